@@ -1,0 +1,1 @@
+"""Core values shared by every layer: identifiers, clock, canonical JSON and digests."""

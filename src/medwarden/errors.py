@@ -1,0 +1,197 @@
+"""One exception tree for medwarden, with stable codes.
+
+Every error raised on purpose by medwarden derives from :class:`MedwardenError`.
+Each class has a stable ``code`` (documented in ``docs/errors.md``, never reused)
+and a :meth:`MedwardenError.diagnostics` text that tells a person what went
+wrong, where, and what to do about it.  Entry points map the tree to exit codes
+(CLI) or problem responses (API) in exactly one place each.
+
+    MedwardenError                     MW000
+    ├── UsageError                     MW001  bad option or argument
+    ├── ConfigError                    MW002  settings cannot be used
+    ├── InputError                     MW100  a document cannot be used
+    │   ├── InputTooLargeError         MW101  over the size limit
+    │   ├── SbomError                  MW110  an SBOM cannot be read
+    │   │   ├── SbomFormatError        MW111  format or version not recognised
+    │   │   ├── SbomParseError         MW112  not well-formed JSON/XML/tag-value
+    │   │   └── SbomSchemaError        MW113  violates its schema (strict mode)
+    │   ├── IntelSourceError           MW120  vulnerability intelligence unusable
+    │   │   ├── IntelParseError        MW121  a record or file is malformed
+    │   │   └── IntelFetchError        MW122  a feed could not be fetched
+    │   └── VexError                   MW130  a VEX document cannot be read
+    ├── MatchError                     MW200  matching could not be performed
+    ├── StoreError                     MW300  the local store failed
+    │   └── StoreSchemaError           MW301  the store needs a migration
+    └── VerificationError              MW400  an integrity check failed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "InputTooLargeError",
+    "IntelFetchError",
+    "IntelParseError",
+    "IntelSourceError",
+    "Location",
+    "MatchError",
+    "MedwardenError",
+    "SbomError",
+    "SbomFormatError",
+    "SbomParseError",
+    "SbomSchemaError",
+    "StoreError",
+    "StoreSchemaError",
+    "UsageError",
+    "VerificationError",
+    "VexError",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where in an input a problem was found: a file, a JSON pointer and/or a line."""
+
+    source: str | None = None
+    pointer: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        if self.source:
+            parts.append(self.source)
+        if self.line is not None:
+            parts.append(f"line {self.line}" + (f", column {self.column}" if self.column else ""))
+        if self.pointer is not None:
+            parts.append(f"at {self.pointer or '/'}")
+        return ": ".join(parts[:1]) + (" " + ", ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+class MedwardenError(Exception):
+    """Root of every error medwarden raises on purpose."""
+
+    code = "MW000"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: Location | None = None,
+        hint: str | None = None,
+        details: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.hint = hint
+        self.details = details
+
+    def diagnostics(self) -> str:
+        """Return a multi-line text for people: code, message, location, details, hint."""
+        lines = [f"[{self.code}] {self.message}"]
+        if self.location is not None:
+            lines.append(f"  where: {self.location}")
+        lines.extend(f"  - {d}" for d in self.details)
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class UsageError(MedwardenError):
+    """An option or argument is not acceptable."""
+
+    code = "MW001"
+
+
+class ConfigError(MedwardenError):
+    """Settings cannot be used (unknown key, bad database URL, placeholder secret)."""
+
+    code = "MW002"
+
+
+class InputError(MedwardenError):
+    """A document given to medwarden cannot be used."""
+
+    code = "MW100"
+
+
+class InputTooLargeError(InputError):
+    """A document exceeds the configured size limit; it was not read."""
+
+    code = "MW101"
+
+
+class SbomError(InputError):
+    """An SBOM cannot be read."""
+
+    code = "MW110"
+
+
+class SbomFormatError(SbomError):
+    """The SBOM's format or specification version is not recognised."""
+
+    code = "MW111"
+
+
+class SbomParseError(SbomError):
+    """The SBOM is not well-formed (JSON, XML or SPDX tag-value syntax)."""
+
+    code = "MW112"
+
+
+class SbomSchemaError(SbomError):
+    """The SBOM violates its official schema and strict mode was asked for."""
+
+    code = "MW113"
+
+
+class IntelSourceError(InputError):
+    """Vulnerability intelligence cannot be used."""
+
+    code = "MW120"
+
+
+class IntelParseError(IntelSourceError):
+    """An intelligence record or file is malformed."""
+
+    code = "MW121"
+
+
+class IntelFetchError(IntelSourceError):
+    """An intelligence feed could not be fetched (network, HTTP status, rate limit)."""
+
+    code = "MW122"
+
+
+class VexError(InputError):
+    """A VEX document cannot be read."""
+
+    code = "MW130"
+
+
+class MatchError(MedwardenError):
+    """Matching could not be performed."""
+
+    code = "MW200"
+
+
+class StoreError(MedwardenError):
+    """The local store failed."""
+
+    code = "MW300"
+
+
+class StoreSchemaError(StoreError):
+    """The store's schema is older or newer than this medwarden; run the migration."""
+
+    code = "MW301"
+
+
+class VerificationError(MedwardenError):
+    """An integrity check (hash chain, signature, proof) failed."""
+
+    code = "MW400"

@@ -1,0 +1,1 @@
+"""Matching SBOM components against vulnerability intelligence, with evidence."""

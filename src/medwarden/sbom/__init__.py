@@ -1,0 +1,1 @@
+"""SBOM reading: CycloneDX and SPDX documents into one normalised model."""

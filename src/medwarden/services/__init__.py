@@ -1,0 +1,1 @@
+"""Use cases: each owns its transaction and sees storage only through ports."""
