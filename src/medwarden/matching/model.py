@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from medwarden.intel.cvss import ScoredSeverity, SeverityRating
 from medwarden.intel.model import EpssScore, KevEntry, Source
 
 __all__ = [
@@ -32,32 +33,6 @@ class MatchMethod(StrEnum):
     PURL_RANGE = "purl-range"
     PURL_VERSION_LIST = "purl-version-list"
     CPE_CONFIGURATION = "cpe-configuration"
-
-
-class SeverityRating(StrEnum):
-    """Qualitative severity (CVSS v3.1/v4.0 rating scale), ordered by :attr:`rank`."""
-
-    NONE = "none"
-    UNKNOWN = "unknown"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        """Order for thresholds: none < unknown < low < medium < high < critical."""
-        return _RANKS[self]
-
-
-_RANKS = {
-    SeverityRating.NONE: 0,
-    SeverityRating.UNKNOWN: 1,
-    SeverityRating.LOW: 2,
-    SeverityRating.MEDIUM: 3,
-    SeverityRating.HIGH: 4,
-    SeverityRating.CRITICAL: 5,
-}
 
 
 class SkipReason(StrEnum):
@@ -99,17 +74,6 @@ class Match:
     record_id: str
     evidence: Evidence
     fixed_versions: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredSeverity:
-    """A CVSS vector parsed and scored by the ``cvss`` library."""
-
-    version: str
-    vector: str
-    base_score: float
-    rating: SeverityRating
-    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,146 @@
+"""Benchmark the scanning engine on a full-size generated mirror (issue 2 figures).
+
+Measures, on this machine:
+  (a) load rate of ``medwarden intel load`` end to end (CLI process, parse + store),
+      records per second, on a fresh SQLite store (and PostgreSQL with --pg URL);
+  (b) scan of a 1,000-component SBOM: matching time in-process (index queries +
+      evaluation, SBOM already read) and wall time of the whole ``medwarden scan``
+      CLI process (median of --repeat runs);
+  (c) peak resident memory of the scan process (getrusage of the child).
+
+Usage:
+  python benchmarks/generate_mirror.py            # once: writes benchmarks/.data/
+  python benchmarks/bench_scan.py [--pg URL] [--skip-load]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / ".data"
+MEDWARDEN = [str(Path(sys.executable).parent / "medwarden")]
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{platform.node()}: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def _run(args: list[str], db: str) -> tuple[float, int]:
+    """Run a CLI process; return (wall seconds, exit code)."""
+    env = {**os.environ, "MEDWARDEN_DB": db}
+    start = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        sys.stderr.write(done.stderr.decode())
+        raise SystemExit(f"{' '.join(args)} exited {done.returncode}")
+    return elapsed, done.returncode
+
+
+def bench_load(db: str) -> dict[str, float]:
+    """Load every generated file through the CLI and return records/s."""
+    paths = [str(DATA / "nvd"), str(DATA / "osv")]
+    elapsed, _ = _run([*MEDWARDEN, "intel", "load", *paths], db)
+    total = _count_records()
+    return {"records": total, "seconds": round(elapsed, 2), "records_per_s": round(total / elapsed)}
+
+
+def _count_records() -> int:
+    meta = DATA / "meta.json"
+    if meta.exists():
+        counts = json.loads(meta.read_text())
+        return int(counts["nvd"]) + int(counts["osv"])
+    raise SystemExit("benchmarks/.data/meta.json missing: run generate_mirror.py")
+
+
+def bench_matching(db: str, sbom: Path, repeat: int) -> dict[str, float]:
+    """Time match_sbom in-process against the store (SBOM read excluded)."""
+    from medwarden.matching.engine import match_sbom
+    from medwarden.sbom.reading import read_sbom_file
+    from medwarden.store.db import open_store
+
+    read = read_sbom_file(sbom)
+    store = open_store(db, create=False)
+    timings = []
+    findings = 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        outcome = match_sbom(read.sbom, store)
+        timings.append(time.perf_counter() - start)
+        findings = len(outcome.findings)
+    store.close()
+    return {
+        "components": len(read.sbom.components),
+        "findings": findings,
+        "matching_s_median": round(statistics.median(timings), 4),
+        "matching_s_first": round(timings[0], 4),
+    }
+
+
+def bench_cli_scan(db: str, sbom: Path, repeat: int) -> dict[str, float]:
+    """Time the whole ``medwarden scan`` process and record its peak RSS."""
+    walls = []
+    for _ in range(repeat):
+        elapsed, _ = _run(
+            [
+                *MEDWARDEN,
+                "scan",
+                str(sbom),
+                "--format",
+                "json",
+                "--output",
+                os.devnull,
+                "--fail-on",
+                "none",
+            ],
+            db,
+        )
+        walls.append(elapsed)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "cli_s_median": round(statistics.median(walls), 3),
+        "cli_s_max": round(max(walls), 3),
+        "peak_rss_mb": round(peak_kib / 1024, 1),
+    }
+
+
+def main() -> None:
+    """Run the benchmarks and print one JSON document of figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=str(DATA / "bench.db"))
+    parser.add_argument("--pg", default=None, help="also measure loading into this PostgreSQL URL")
+    parser.add_argument("--skip-load", action="store_true")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    sbom = DATA / "sbom-1000.cdx.json"
+    results: dict[str, object] = {"machine": _machine()}
+    if not args.skip_load:
+        for suffix in ("", "-wal", "-shm"):
+            Path(args.db + suffix).unlink(missing_ok=True)
+        results["load_sqlite"] = bench_load(args.db)
+        if args.pg:
+            results["load_postgresql"] = bench_load(args.pg)
+    results["matching"] = bench_matching(args.db, sbom, args.repeat)
+    results["cli_scan"] = bench_cli_scan(args.db, sbom, args.repeat)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The ``medwarden`` command line: a Typer app over the services, one exit-code mapping."""

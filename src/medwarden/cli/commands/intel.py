@@ -1,0 +1,160 @@
+"""``medwarden intel load|status|sync``: fill and inspect the local intelligence mirror."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from medwarden.cli.runtime import err_console, open_intel_store, settings_for
+
+if TYPE_CHECKING:
+    from medwarden.services.intel_load import LoadReport
+    from medwarden.services.ports import SourceStatus
+
+__all__ = ["STALE_AFTER", "SyncSource", "app", "print_counts"]
+
+STALE_AFTER = timedelta(days=7)
+"""A source last loaded longer ago than this gets a warning in ``intel status``."""
+
+app = typer.Typer(
+    help="Load, sync and inspect the local vulnerability-intelligence mirror.",
+    rich_markup_mode=None,
+)
+
+_DB_HELP = "Store path or SQLAlchemy URL (default: MEDWARDEN_DB, then the user data dir)."
+
+
+class SyncSource(StrEnum):
+    """Feeds ``intel sync`` can fetch."""
+
+    NVD = "nvd"
+    OSV = "osv"
+    KEV = "kev"
+    EPSS = "epss"
+
+
+@app.command("load", no_args_is_help=True)
+def load(
+    paths: Annotated[list[Path], typer.Argument(help="Files, directories or OSV zips.")],
+    db: Annotated[str | None, typer.Option(help=_DB_HELP)] = None,
+) -> None:
+    """Load NVD, CVE 5, OSV, KEV and EPSS files into the store."""
+    from medwarden.core.clock import SystemClock
+    from medwarden.services.intel_load import load_paths
+
+    settings = settings_for(db)
+    with open_intel_store(settings, create=True) as store:
+        if settings.progress:
+            from rich.progress import Progress, SpinnerColumn, TextColumn
+
+            columns = (SpinnerColumn(), TextColumn("{task.description}"))
+            with Progress(*columns, console=err_console(), transient=True) as bar:
+                task = bar.add_task("loading", total=None)
+                report = load_paths(
+                    store,
+                    paths,
+                    clock=SystemClock(),
+                    on_progress=lambda p: bar.update(
+                        task, description=f"{p.records:,} records from {p.path}"
+                    ),
+                )
+        else:
+            report = load_paths(store, paths, clock=SystemClock())
+    print_counts(report, title="Loaded")
+
+
+def print_counts(report: LoadReport, *, title: str) -> None:
+    """Print inserted/updated/unchanged counts per source, and the rate, to stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("Source", "Inserted", "Updated", "Unchanged"):
+        table.add_column(column, justify="left" if column == "Source" else "right")
+    for source, counts in report.counts.items():
+        table.add_row(
+            source, f"{counts.inserted:,}", f"{counts.updated:,}", f"{counts.unchanged:,}"
+        )
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(
+        f"{report.records:,} records in {report.seconds:.1f} s ({report.rate:,.0f} records/s)"
+    )
+
+
+@app.command("status")
+def status(db: Annotated[str | None, typer.Option(help=_DB_HELP)] = None) -> None:
+    """Show record counts and freshness per source; warn when a source is stale."""
+    from medwarden.core.clock import SystemClock
+
+    settings = settings_for(db)
+    with open_intel_store(settings, create=False) as store:
+        rows = store.status()
+    _print_status(rows, SystemClock().now() - STALE_AFTER)
+
+
+def _print_status(rows: list[SourceStatus], stale_before: datetime) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not rows:
+        console.print("[yellow]warning: the mirror is empty; run `medwarden intel load`[/]")
+        return
+    table = Table(title="Intelligence mirror")
+    for column in ("Source", "Records", "Withdrawn", "Last loaded", "Newest record"):
+        table.add_column(column, justify="right" if column in ("Records", "Withdrawn") else "left")
+    for row in rows:
+        table.add_row(
+            row.source,
+            f"{row.records:,}",
+            f"{row.withdrawn:,}",
+            _when(row.last_loaded_at),
+            _when(row.newest_modified),
+        )
+    console.print(table)
+    for row in rows:
+        if row.last_loaded_at is None or row.last_loaded_at < stale_before:
+            age = (
+                "has no recorded load time"
+                if row.last_loaded_at is None
+                else f"was last loaded {_when(row.last_loaded_at)} (over {STALE_AFTER.days} days)"
+            )
+            console.print(
+                f"[yellow]warning: {row.source} {age}; findings may be incomplete[/]",
+                soft_wrap=True,
+            )
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "never"
+
+
+@app.command("sync")
+def sync(
+    source: Annotated[
+        list[SyncSource] | None, typer.Option(help="Feed to fetch (repeatable; default: all).")
+    ] = None,
+    nvd_api_key_env: Annotated[
+        str, typer.Option(help="Environment variable holding the NVD API key.")
+    ] = "MEDWARDEN_NVD_API_KEY",
+    osv_ecosystem: Annotated[
+        list[str] | None, typer.Option(help="OSV ecosystem to sync (repeatable).")
+    ] = None,
+    db: Annotated[str | None, typer.Option(help=_DB_HELP)] = None,
+) -> None:
+    """Fetch new and changed records from the online feeds into the store."""
+    from medwarden.cli.sync import run_sync
+
+    settings = settings_for(db)
+    chosen = tuple(source) if source else _default_sources(osv_ecosystem)
+    run_sync(settings, chosen, nvd_api_key_env, tuple(osv_ecosystem or ()))
+
+
+def _default_sources(ecosystems: list[str] | None) -> tuple[SyncSource, ...]:
+    """All feeds; OSV only when ecosystems were named."""
+    return tuple(s for s in SyncSource if s is not SyncSource.OSV or ecosystems)

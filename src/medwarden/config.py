@@ -1,0 +1,126 @@
+"""Settings: built once by an entry point from options and the environment, then passed down.
+
+This is the only module that reads environment variables.  The database location
+is resolved as ``--db`` option > ``MEDWARDEN_DB`` > ``<user data dir>/medwarden.db``
+and may be a file path or a SQLAlchemy URL (``sqlite:///...``,
+``postgresql://...``).  A ``MEDWARDEN_*`` variable that medwarden does not know but
+that is spelled close to one it does (``MEDWARDEN_BD``) is a :class:`ConfigError`
+naming it, so a typo cannot silently select the default database.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from medwarden.errors import ConfigError
+
+__all__ = ["KNOWN_VARIABLES", "Settings", "default_db_location", "load_settings", "read_secret"]
+
+KNOWN_VARIABLES: frozenset[str] = frozenset(
+    {
+        "MEDWARDEN_DB",
+        "MEDWARDEN_NVD_API_KEY",
+        "MEDWARDEN_TEST_PG_URL",
+        "MEDWARDEN_REGEN_GOLDEN",
+        "MEDWARDEN_HYPOTHESIS_EXAMPLES",
+    }
+)
+"""Every ``MEDWARDEN_*`` environment variable medwarden (or its test suite) reads."""
+
+_PREFIX = "MEDWARDEN_"
+_DB_SYNONYMS = frozenset({"DATABASE", "DATABASE_URL", "DB_URL", "DB_PATH", "DBPATH"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What an entry point resolved: where the store is and how to talk to people.
+
+    ``db`` is a file path or a SQLAlchemy URL, as :func:`medwarden.store.db.open_store`
+    accepts; ``db_source`` says where it came from (``option``, ``environment`` or
+    ``default``); ``progress`` is whether progress bars may be drawn.
+    """
+
+    db: str
+    db_source: str
+    progress: bool = False
+
+    @property
+    def db_is_url(self) -> bool:
+        """Whether ``db`` is a URL rather than a file path."""
+        return "://" in self.db
+
+
+def default_db_location() -> Path:
+    """Return ``<user data dir>/medwarden/medwarden.db`` (platformdirs)."""
+    return Path(platformdirs.user_data_dir("medwarden", appauthor=False)) / "medwarden.db"
+
+
+def load_settings(
+    *,
+    db: str | None = None,
+    interactive: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from entry-point options and the environment.
+
+    ``interactive`` is whether the entry point talks to a terminal; progress bars are
+    drawn only then, and never when ``CI`` is set.  Raises :class:`ConfigError` for a
+    misspelt ``MEDWARDEN_*`` variable or an empty database location.
+    """
+    env = os.environ if environ is None else environ
+    check_variables(env)
+    if db is not None:
+        location, source = db, "option"
+    elif env.get("MEDWARDEN_DB"):
+        location, source = env["MEDWARDEN_DB"], "environment"
+    else:
+        location, source = str(default_db_location()), "default"
+    if not location.strip():
+        raise ConfigError(
+            "the database location is empty", hint="pass --db PATH_OR_URL or set MEDWARDEN_DB"
+        )
+    progress = interactive and not env.get("CI")
+    return Settings(db=location.strip(), db_source=source, progress=progress)
+
+
+def check_variables(environ: Mapping[str, str]) -> None:
+    """Raise :class:`ConfigError` naming every ``MEDWARDEN_*`` variable that looks misspelt."""
+    typos = [
+        f"{name} (did you mean {suggestion}?)"
+        for name in sorted(environ)
+        if (suggestion := _suggestion(name.upper())) is not None
+    ]
+    if typos:
+        raise ConfigError(
+            "unknown MEDWARDEN_* environment variable" + ("s" if len(typos) > 1 else ""),
+            details=tuple(typos),
+            hint="known variables: " + ", ".join(sorted(KNOWN_VARIABLES)),
+        )
+
+
+def _suggestion(name: str) -> str | None:
+    """Return the known variable ``name`` is probably a typo of, or ``None``."""
+    if not name.startswith(_PREFIX) or name in KNOWN_VARIABLES:
+        return None
+    suffix = name.removeprefix(_PREFIX)
+    if suffix in _DB_SYNONYMS:
+        return "MEDWARDEN_DB"
+    known = {k.removeprefix(_PREFIX): k for k in KNOWN_VARIABLES}
+    for candidate, full in known.items():
+        if sorted(candidate) == sorted(suffix):
+            return full
+    close = difflib.get_close_matches(suffix, known, n=1, cutoff=0.6)
+    return known[close[0]] if close else None
+
+
+def read_secret(variable: str, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """Return the value of environment variable ``variable`` (an API key), or ``None``."""
+    env = os.environ if environ is None else environ
+    value = env.get(variable, "").strip()
+    return value or None

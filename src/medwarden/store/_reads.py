@@ -1,0 +1,200 @@
+"""Set-based reads behind :class:`~medwarden.matching.base.AdvisoryIndex`.
+
+Every function takes all keys at once and issues one statement per chunk of
+:data:`~medwarden.store._batching.CHUNK` keys.  Composite keys are joined as a
+``WITH keys(a, b) AS (VALUES (?, ?), ...)`` table: plain SQLAlchemy Core on both
+backends, no extra round trips (unlike a temporary table), and SQLite drives the
+lookup from the keys through the composite index, whereas for a row-value
+``(a, b) IN (...)`` list it scans the whole index table (measured with EXPLAIN
+QUERY PLAN).  Payloads are decoded once per (pk, modified) and kept in an LRU.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import CTE, Connection, RowMapping, Select, Text, and_, column, select, values
+
+from medwarden.intel.model import Advisory, EpssScore, KevEntry, Source
+from medwarden.store._batching import chunked, unique
+from medwarden.store.codec import decode_advisory
+from medwarden.store.schema import advisory, advisory_cpe, advisory_package, alias, epss, kev
+
+__all__ = [
+    "AdvisoryCache",
+    "read_alias_groups",
+    "read_by_cpe",
+    "read_by_package",
+    "read_epss",
+    "read_kev",
+    "read_summaries",
+]
+
+Key = tuple[str, str]
+_LIVE = advisory.c.withdrawn.is_(None)
+# Which record speaks for an id held by several sources (summary and severity).
+_SOURCE_RANK = {Source.NVD.value: 0, Source.CVE5.value: 1, Source.OSV.value: 2}
+
+
+class AdvisoryCache:
+    """A thread-safe LRU of decoded advisories keyed by (pk, modified)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[tuple[int, datetime], Advisory] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def decode(self, pk: int, modified: datetime, payload: bytes) -> Advisory:
+        """Return the advisory of ``payload``, decoding it only on a cache miss."""
+        key = (pk, modified)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        value = decode_advisory(payload)
+        if self._capacity > 0:
+            with self._lock:
+                self._items[key] = value
+                if len(self._items) > self._capacity:
+                    self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        """Forget every cached advisory."""
+        with self._lock:
+            self._items.clear()
+
+
+def _grouped(
+    conn: Connection, cache: AdvisoryCache, query: Select[str, str, int, datetime, bytes]
+) -> dict[Key, list[Advisory]]:
+    out: dict[Key, list[Advisory]] = {}
+    seen: set[tuple[str, str, int]] = set()
+    for first, second, pk, modified, payload in conn.execute(query):
+        if (first, second, pk) not in seen:
+            seen.add((first, second, pk))
+            out.setdefault((first, second), []).append(cache.decode(pk, modified, payload))
+    return out
+
+
+def _keys(chunk: Sequence[Key], first: str, second: str) -> CTE:
+    """The chunk's composite keys as ``WITH keys(first, second) AS (VALUES ...)``."""
+    return values(column(first, Text), column(second, Text), name="keys").data(chunk).cte()
+
+
+def read_by_package(
+    conn: Connection, cache: AdvisoryCache, keys: Iterable[Key]
+) -> dict[Key, list[Advisory]]:
+    """Live advisories per (ecosystem family, canonical name)."""
+    p = advisory_package.c
+    out: dict[Key, list[Advisory]] = {}
+    for chunk in chunked(unique(keys)):
+        k = _keys(chunk, "family", "name")
+        query = (
+            select(p.family, p.name, advisory.c.pk, advisory.c.modified, advisory.c.payload)
+            .select_from(k)
+            .join(advisory_package, and_(p.family == k.c.family, p.name == k.c.name))
+            .join(advisory, advisory.c.pk == p.advisory_pk)
+            .where(_LIVE)
+            .order_by(p.family, p.name, advisory.c.pk)
+        )
+        out.update(_grouped(conn, cache, query))
+    return out
+
+
+def read_by_cpe(
+    conn: Connection, cache: AdvisoryCache, keys: Iterable[Key]
+) -> dict[Key, list[Advisory]]:
+    """Live advisories whose configurations name (vendor, product), as vulnerable or platform."""
+    c = advisory_cpe.c
+    out: dict[Key, list[Advisory]] = {}
+    for chunk in chunked(unique(keys)):
+        k = _keys(chunk, "vendor", "product")
+        query = (
+            select(c.vendor, c.product, advisory.c.pk, advisory.c.modified, advisory.c.payload)
+            .select_from(k)
+            .join(advisory_cpe, and_(c.vendor == k.c.vendor, c.product == k.c.product))
+            .join(advisory, advisory.c.pk == c.advisory_pk)
+            .where(_LIVE)
+            .order_by(c.vendor, c.product, advisory.c.pk)
+        )
+        out.update(_grouped(conn, cache, query))
+    return out
+
+
+def read_alias_groups(conn: Connection, ids: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Transitive closure of alias edges from each id: one recursive CTE per chunk.
+
+    ``UNION`` (not ``UNION ALL``) drops rows already reached, so cycles terminate and
+    the work is bounded by the size of each id's alias component.
+    """
+    wanted = unique(ids)
+    members: dict[str, set[str]] = {i: {i} for i in wanted}
+    for chunk in chunked(wanted):
+        anchor = select(alias.c.a.label("root"), alias.c.a.label("member")).where(
+            alias.c.a.in_(chunk)
+        )
+        group = anchor.cte("alias_group", recursive=True)
+        step = select(group.c.root, alias.c.b).join(alias, alias.c.a == group.c.member)
+        group = group.union(step)
+        for root, member in conn.execute(select(group.c.root, group.c.member)):
+            members[root].add(member)
+    return {i: frozenset(m) for i, m in members.items()}
+
+
+def _kev(m: RowMapping) -> KevEntry:
+    return KevEntry(
+        m["cve_id"],
+        m["vendor"],
+        m["product"],
+        m["name"],
+        m["date_added"],
+        m["due_date"],
+        m["known_ransomware"],
+        m["required_action"],
+    )
+
+
+def read_kev(conn: Connection, cve_ids: Iterable[str]) -> dict[str, KevEntry]:
+    """KEV entries of the catalogued ids."""
+    out: dict[str, KevEntry] = {}
+    for chunk in chunked(unique(cve_ids)):
+        for row in conn.execute(kev.select().where(kev.c.cve_id.in_(chunk))).mappings():
+            out[row["cve_id"]] = _kev(row)
+    return out
+
+
+def read_epss(conn: Connection, cve_ids: Iterable[str]) -> dict[str, EpssScore]:
+    """The stored (latest) EPSS score of each scored id."""
+    out: dict[str, EpssScore] = {}
+    e = epss.c
+    for chunk in chunked(unique(cve_ids)):
+        rows = conn.execute(
+            select(e.cve_id, e.score, e.percentile, e.score_date, e.model_version).where(
+                e.cve_id.in_(chunk)
+            )
+        )
+        out.update((r[0], EpssScore(r[0], r[1], r[2], r[3], r[4])) for r in rows)
+    return out
+
+
+def read_summaries(
+    conn: Connection, cache: AdvisoryCache, ids: Iterable[str]
+) -> dict[str, Advisory]:
+    """The live advisory stored under each id; NVD, then CVE 5, then OSV speaks for shared ids."""
+    a = advisory.c
+    best: dict[str, tuple[int, datetime, int, bytes]] = {}
+    for chunk in chunked(unique(ids)):
+        query = select(a.record_id, a.source, a.modified, a.pk, a.payload).where(
+            a.record_id.in_(chunk), _LIVE
+        )
+        for record_id, source, modified, pk, payload in conn.execute(query):
+            rank = _SOURCE_RANK.get(source, len(_SOURCE_RANK))
+            kept = best.get(record_id)
+            if kept is None or rank < kept[0]:
+                best[record_id] = (rank, modified, pk, payload)
+    return {rid: cache.decode(pk, mod, payload) for rid, (_r, mod, pk, payload) in best.items()}

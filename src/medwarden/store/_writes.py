@@ -1,0 +1,192 @@
+"""Set-based bulk writes: advisories with their index rows, KEV entries, EPSS scores.
+
+Each function runs inside the caller's transaction and issues a number of
+statements proportional to ``len(batch) / CHUNK``, never one per record: one
+``SELECT`` per chunk to find existing copies, ``executemany`` inserts (of Core
+statements, see :mod:`medwarden.store._bulk`) and updates, and chunked
+``DELETE ... IN`` for index rows of replaced records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+
+from medwarden.core.clock import ensure_utc
+from medwarden.intel.model import Advisory, EpssScore, KevEntry
+from medwarden.services.ports import UpsertCounts
+from medwarden.store._batching import chunked
+from medwarden.store._bulk import bulk_insert
+from medwarden.store._rows import advisory_row, alias_rows, cpe_rows, package_rows
+from medwarden.store.schema import advisory, advisory_cpe, advisory_package, alias, epss, kev
+
+__all__ = ["write_advisories", "write_epss", "write_kev"]
+
+Row = dict[str, Any]
+_INDEX_TABLES = (advisory_package, advisory_cpe, alias)
+_ROW_BUILDERS: tuple[tuple[Table, Callable[[int, Advisory], list[Row]]], ...] = (
+    (advisory_package, package_rows),
+    (advisory_cpe, cpe_rows),
+    (alias, alias_rows),
+)
+
+
+def _newest_per_key(batch: Sequence[Advisory]) -> tuple[dict[tuple[str, str], Advisory], int]:
+    """Keep the newest copy of each (source, id) in ``batch``; count the others."""
+    newest: dict[tuple[str, str], Advisory] = {}
+    for adv in batch:
+        key = (adv.source.value, adv.id)
+        kept = newest.get(key)
+        if kept is None or ensure_utc(adv.modified) > ensure_utc(kept.modified):
+            newest[key] = adv
+    return newest, len(batch) - len(newest)
+
+
+def _existing(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+    """The stored (pk, modified) of each (source, id) in ``keys``, one SELECT per chunk."""
+    wanted = set(keys)
+    found: dict[tuple[str, str], Row] = {}
+    cols = (advisory.c.pk, advisory.c.source, advisory.c.record_id, advisory.c.modified)
+    for chunk in chunked({rid for _src, rid in wanted}):
+        for pk, source, record_id, modified in conn.execute(
+            select(*cols).where(advisory.c.record_id.in_(chunk))
+        ):
+            if (source, record_id) in wanted:
+                found[(source, record_id)] = {"pk": pk, "modified": modified}
+    return found
+
+
+def _allocate_pks(conn: Connection, count: int) -> list[int]:
+    """Reserve ``count`` advisory keys without a round trip per row.
+
+    PostgreSQL draws them from the column's sequence (safe with concurrent writers);
+    SQLite holds the database write lock (``BEGIN IMMEDIATE``), so ``max(pk)`` is stable.
+    """
+    if conn.dialect.name == "postgresql":
+        seq = func.nextval(func.pg_get_serial_sequence("advisory", "pk"))
+        return list(conn.execute(select(seq).select_from(func.generate_series(1, count))).scalars())
+    top = conn.execute(select(func.coalesce(func.max(advisory.c.pk), 0))).scalar_one()
+    return list(range(top + 1, top + 1 + count))
+
+
+def _insert_new(conn: Connection, new: list[Advisory]) -> list[int]:
+    if not new:
+        return []
+    pks = _allocate_pks(conn, len(new))
+    bulk_insert(
+        conn, advisory, [{"pk": pk, **advisory_row(a)} for pk, a in zip(pks, new, strict=True)]
+    )
+    return pks
+
+
+def _replace(conn: Connection, replaced: list[tuple[int, Advisory]]) -> None:
+    if not replaced:
+        return
+    rows = [{"b_pk": pk, **advisory_row(adv)} for pk, adv in replaced]
+    conn.execute(update(advisory).where(advisory.c.pk == bindparam("b_pk")), rows)
+    for chunk in chunked(pk for pk, _adv in replaced):
+        for table in _INDEX_TABLES:
+            conn.execute(delete(table).where(table.c.advisory_pk.in_(chunk)))
+
+
+def _insert_index_rows(conn: Connection, records: Iterable[tuple[int, Advisory]]) -> None:
+    live = [(pk, adv) for pk, adv in records if adv.withdrawn is None]
+    for table, build in _ROW_BUILDERS:
+        bulk_insert(conn, table, [row for pk, adv in live for row in build(pk, adv)])
+
+
+def write_advisories(conn: Connection, batch: Sequence[Advisory]) -> UpsertCounts:
+    """Insert new advisories, replace older stored copies, ignore same-or-older ones."""
+    newest, duplicates = _newest_per_key(batch)
+    existing = _existing(conn, newest)
+    new: list[Advisory] = []
+    replaced: list[tuple[int, Advisory]] = []
+    for key, adv in newest.items():
+        stored = existing.get(key)
+        if stored is None:
+            new.append(adv)
+        elif ensure_utc(adv.modified) > stored["modified"]:
+            replaced.append((stored["pk"], adv))
+    pks = _insert_new(conn, new)
+    _replace(conn, replaced)
+    _insert_index_rows(conn, [*zip(pks, new, strict=True), *replaced])
+    unchanged = duplicates + len(newest) - len(new) - len(replaced)
+    return UpsertCounts(len(new), len(replaced), unchanged)
+
+
+def _kev_row(entry: KevEntry) -> Row:
+    return {
+        "cve_id": entry.cve_id,
+        "vendor": entry.vendor,
+        "product": entry.product,
+        "name": entry.name,
+        "date_added": entry.date_added,
+        "due_date": entry.due_date,
+        "known_ransomware": entry.known_ransomware,
+        "required_action": entry.required_action,
+    }
+
+
+def _epss_row(score: EpssScore) -> Row:
+    return {
+        "cve_id": score.cve_id,
+        "score": score.score,
+        "percentile": score.percentile,
+        "score_date": score.score_date,
+        "model_version": score.model_version,
+    }
+
+
+def _stored_rows(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str, Row]:
+    found: dict[str, Row] = {}
+    for chunk in chunked(ids):
+        for row in conn.execute(select(table).where(table.c.cve_id.in_(chunk))).mappings():
+            found[row["cve_id"]] = dict(row)
+    return found
+
+
+def _is_older(new: Row, old: Row, date_column: str | None) -> bool:
+    if date_column is None:
+        return False
+    new_date: datetime | None = new[date_column]
+    old_date: datetime | None = old[date_column]
+    return new_date is not None and old_date is not None and ensure_utc(new_date) < old_date
+
+
+def _write_keyed(
+    conn: Connection, table: Table, rows: list[Row], date_column: str | None
+) -> UpsertCounts:
+    """Upsert rows keyed by ``cve_id``: insert new, update changed, skip same or older."""
+    latest = {row["cve_id"]: row for row in rows}
+    stored = _stored_rows(conn, table, latest)
+    new = [row for key, row in latest.items() if key not in stored]
+    changed = [
+        {"b_cve_id": key, **row}
+        for key, row in latest.items()
+        if key in stored
+        and _normalised(row) != _normalised(stored[key])
+        and not _is_older(row, stored[key], date_column)
+    ]
+    if new:
+        conn.execute(insert(table), new)
+    if changed:
+        conn.execute(update(table).where(table.c.cve_id == bindparam("b_cve_id")), changed)
+    return UpsertCounts(len(new), len(changed), len(rows) - len(new) - len(changed))
+
+
+def _normalised(row: Row) -> tuple[Any, ...]:
+    """Row values in key order, datetimes in UTC, for change detection."""
+    return tuple(ensure_utc(v) if isinstance(v, datetime) else v for _k, v in sorted(row.items()))
+
+
+def write_kev(conn: Connection, entries: Sequence[KevEntry]) -> UpsertCounts:
+    """Insert or replace KEV catalog entries."""
+    return _write_keyed(conn, kev, [_kev_row(e) for e in entries], None)
+
+
+def write_epss(conn: Connection, scores: Sequence[EpssScore]) -> UpsertCounts:
+    """Insert or replace EPSS scores; a score older than the stored one is ignored."""
+    return _write_keyed(conn, epss, [_epss_row(s) for s in scores], "score_date")

@@ -1,0 +1,184 @@
+"""The tables of the intelligence mirror, as SQLAlchemy 2 Core metadata.
+
+Matching criteria stay symbolic: an advisory's whole domain value lives in
+``advisory.payload`` (compact JSON, see :mod:`medwarden.store.codec`); the small
+index tables only say *which keys* an advisory can match, so a lookup by
+(ecosystem family, name) or (CPE vendor, product) reads a handful of index rows
+and never an expanded version list.
+
+Only portable types are used so the same metadata serves SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from medwarden.core.clock import ensure_utc
+
+__all__ = [
+    "METADATA",
+    "UtcDateTime",
+    "advisory",
+    "advisory_cpe",
+    "advisory_package",
+    "alias",
+    "epss",
+    "kev",
+    "source_state",
+]
+
+METADATA = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+"""All tables of the store; Alembic compares migrations against it."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite drops the zone on its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store every datetime in UTC."""
+        return None if value is None else ensure_utc(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime (SQLite returns naive values written in UTC)."""
+        return None if value is None else ensure_utc(value)
+
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY is the rowid alias).
+_PK = BigInteger().with_variant(Integer(), "sqlite")
+
+advisory = Table(
+    "advisory",
+    METADATA,
+    Column("pk", _PK, primary_key=True, autoincrement=True),
+    Column("record_id", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("modified", UtcDateTime, nullable=False),
+    Column("published", UtcDateTime),
+    Column("withdrawn", UtcDateTime),
+    Column("status", Text),
+    Column("summary", Text),
+    Column("payload", LargeBinary, nullable=False),
+    Column("fetched_at", UtcDateTime),
+    Column("digest", Text),
+    Column("origin", Text),
+    Column("license", Text),
+    # (record_id, source): also serves lookups by record id alone (aliases, summaries).
+    UniqueConstraint("record_id", "source"),
+)
+"""One row per (source, record id): the newest copy seen, payload included."""
+
+advisory_package = Table(
+    "advisory_package",
+    METADATA,
+    Column(
+        "advisory_pk",
+        _PK,
+        ForeignKey("advisory.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("ecosystem", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("family", Text, nullable=False),
+    Index(None, "family", "name"),
+)
+"""Which (ecosystem family, canonical name) keys an advisory's ``affected[]`` names."""
+
+advisory_cpe = Table(
+    "advisory_cpe",
+    METADATA,
+    Column(
+        "advisory_pk",
+        _PK,
+        ForeignKey("advisory.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("vendor", Text, primary_key=True),
+    Column("product", Text, primary_key=True),
+    Column("platform", Boolean, primary_key=True),
+    Index(None, "vendor", "product"),
+)
+"""Which CPE (vendor, product) keys an advisory's configurations name.
+
+``platform`` is false for vulnerable ``cpeMatch`` criteria and true for the
+non-vulnerable criteria of ``AND`` configurations (the platform the vulnerable
+software must run on); non-vulnerable criteria of ``OR`` configurations are not indexed.
+"""
+
+alias = Table(
+    "alias",
+    METADATA,
+    Column(
+        "advisory_pk",
+        _PK,
+        ForeignKey("advisory.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("a", Text, primary_key=True),
+    Column("b", Text, primary_key=True),
+    Index(None, "a"),
+)
+"""Alias edges, stored both ways (a→b and b→a), owned by the advisory that stated them."""
+
+kev = Table(
+    "kev",
+    METADATA,
+    Column("cve_id", Text, primary_key=True),
+    Column("vendor", Text, nullable=False),
+    Column("product", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("date_added", UtcDateTime, nullable=False),
+    Column("due_date", UtcDateTime),
+    Column("known_ransomware", Text),
+    Column("required_action", Text),
+)
+"""The CISA KEV catalog, one row per CVE."""
+
+epss = Table(
+    "epss",
+    METADATA,
+    Column("cve_id", Text, primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("percentile", Float, nullable=False),
+    Column("score_date", UtcDateTime),
+    Column("model_version", Text),
+)
+"""The latest FIRST EPSS score per CVE."""
+
+source_state = Table(
+    "source_state",
+    METADATA,
+    Column("source", Text, primary_key=True),
+    Column("cursor", Text),
+    Column("last_loaded_at", UtcDateTime),
+)
+"""Per source: how far the incremental sync got and when it last loaded."""

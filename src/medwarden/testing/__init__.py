@@ -1,0 +1,1 @@
+"""Public test helpers: a loopback HTTP replay server for recorded feed responses."""

@@ -1,0 +1,1 @@
+"""VEX: reading vulnerability-exploitability statements and applying them to findings."""

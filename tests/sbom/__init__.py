@@ -1,0 +1,1 @@
+"""Tests of medwarden.sbom: readers, validation and the NTIA report."""
