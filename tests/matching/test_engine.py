@@ -133,6 +133,7 @@ def test_query_count_does_not_grow_with_components(n: int) -> None:
     assert index.calls == {
         "advisories_by_package": 1,
         "advisories_by_cpe": 1,
+        "covered_ecosystems": 1,
         "alias_groups": 1,
         "kev_entries": 1,
         "epss_scores": 1,
@@ -289,3 +290,21 @@ def test_cve5_records_with_affected_packages_match_by_purl() -> None:
     lodash = Component("l", "lodash", "4.17.20", purl="pkg:npm/lodash@4.17.20")
     (finding,) = _scan(InMemoryIndex([record]), lodash).findings
     assert finding.matches[0].evidence.record_source is Source.CVE5
+
+
+def test_component_of_an_ecosystem_the_mirror_lacks_is_reported_not_clean() -> None:
+    """A Debian package scanned with no Debian advisories mirrored is skipped, not 'clean'."""
+    index = InMemoryIndex([_corpus.osv("GHSA-j8r2-6x86-q33q")])
+    deb = Component(
+        "d",
+        "openssl",
+        "1.1.0l-1~deb9u5",
+        purl="pkg:deb/debian/openssl@1.1.0l-1~deb9u5?distro=debian-9",
+    )
+    requests = Component("r", "requests", "2.28.1", purl="pkg:pypi/requests@2.28.1")
+    outcome = _scan(index, deb, requests)
+    assert [(s.component_ref, s.reason) for s in outcome.skipped] == [
+        ("d", SkipReason.NO_INTELLIGENCE)
+    ]
+    assert "Debian" in outcome.skipped[0].detail
+    assert [f.component_ref for f in outcome.findings] == ["r"]

@@ -79,6 +79,7 @@ def test_older_schema_is_refused(store_url: str, monkeypatch: pytest.MonkeyPatch
     """A store at a known but older revision is refused with a hint to upgrade."""
     open_store(store_url).close()
     monkeypatch.setattr(migrate, "_scripts", _NewerScripts)
+    monkeypatch.setattr(migrate, "HEAD_REVISION", "0002")
     with pytest.raises(StoreSchemaError, match="older schema revision 0001") as info:
         open_store(store_url)
     assert "upgrade_store" in info.value.diagnostics()

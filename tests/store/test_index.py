@@ -18,12 +18,19 @@ def test_by_package_groups_per_key(store: SqlStore) -> None:
     assert ("npm", "x") not in found
 
 
-def test_by_cpe_returns_vulnerable_and_platform_keys(store: SqlStore) -> None:
-    """A CVE is found by its vulnerable CPE and by the platform of an AND configuration."""
+def test_by_cpe_returns_vulnerable_keys_only(store: SqlStore) -> None:
+    """A CVE is found by its vulnerable CPE, not by the platform of an AND configuration."""
     cve = nvd("CVE-2024-7", vendor="acme", product="pump", platform=("microsoft", "windows"))
     store.upsert_advisories([cve])
     found = store.advisories_by_cpe([("acme", "pump"), ("microsoft", "windows"), ("x", "y")])
-    assert found == {("acme", "pump"): [cve], ("microsoft", "windows"): [cve]}
+    assert found == {("acme", "pump"): [cve]}
+
+
+def test_covered_ecosystems_names_families_with_advisories(store: SqlStore) -> None:
+    """Only families some live advisory names a package of count as covered."""
+    store.upsert_advisories([osv("GHSA-a", package=("Debian:12", "openssl"))])
+    assert store.covered_ecosystems(["Debian", "Alpine", "PyPI"]) == frozenset({"Debian"})
+    assert store.covered_ecosystems([]) == frozenset()
 
 
 def test_alias_groups_are_transitive(store: SqlStore) -> None:

@@ -31,6 +31,10 @@ class AdvisoryIndex(Protocol):
         """Return non-withdrawn advisories whose configurations name (vendor, product)."""
         ...
 
+    def covered_ecosystems(self, families: Iterable[str]) -> frozenset[str]:
+        """Return those of ``families`` for which the mirror holds at least one advisory."""
+        ...
+
     def alias_groups(self, ids: Iterable[str]) -> Mapping[str, frozenset[str]]:
         """Return, for each id, every id linked to it through aliases (itself included)."""
         ...

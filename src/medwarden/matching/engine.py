@@ -121,7 +121,7 @@ def _purl_match(
         advisory.source,
         plan.component.purl or "",
         ", ".join(dict.fromkeys(criteria)),
-        "; ".join(texts),
+        "; ".join(dict.fromkeys(texts)),
         1.0,
     )
     match = Match(plan.component.ref, advisory.id, evidence, tuple(dict.fromkeys(fixed)))
@@ -200,9 +200,30 @@ def _platforms(sbom: Sbom) -> PlatformIndex:
     return PlatformIndex(entries)
 
 
+def _uncovered(plans: list[ComponentTargets], index: AdvisoryIndex) -> list[SkippedComponent]:
+    """Components matched by purl only whose ecosystem the mirror holds nothing for.
+
+    Without this, a Debian package scanned against a mirror with no Debian advisories
+    would read as "no known vulnerabilities" when in truth it was never checked."""
+    families = {p.package_key.ecosystem for p in plans if p.package_key is not None}
+    covered = index.covered_ecosystems(sorted(families)) if families else frozenset()
+    out = []
+    for plan in plans:
+        key = plan.package_key
+        if key is None or key.ecosystem in covered or plan.cpe_targets:
+            continue
+        detail = (
+            f"the mirror holds no {key.ecosystem} advisories, so {key.name} was not checked; "
+            f"load them (e.g. medwarden intel sync --source osv --osv-ecosystem {key.ecosystem})"
+        )
+        out.append(SkippedComponent(plan.component.ref, SkipReason.NO_INTELLIGENCE, detail))
+    return out
+
+
 def match_sbom(sbom: Sbom, index: AdvisoryIndex) -> MatchOutcome:
     """Match every component of ``sbom`` against ``index``; one index call per method."""
     plans, skipped = _plan(sbom)
+    skipped.extend(_uncovered(plans, index))
     package_keys = {
         (p.package_key.ecosystem, p.package_key.name) for p in plans if p.package_key is not None
     }

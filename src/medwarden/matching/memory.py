@@ -33,6 +33,8 @@ def _cpe_keys(advisory: Advisory) -> set[tuple[str, str]]:
     for config in advisory.configurations:
         for node in config.nodes:
             for match in node.matches:
+                if not match.vulnerable:
+                    continue  # platform conditions are checked against the SBOM, not indexed
                 try:
                     keys.add(parse_cpe(match.criteria).key)
                 except CpeError:
@@ -88,6 +90,11 @@ class InMemoryIndex:
         """Return non-withdrawn advisories whose configurations name (vendor, product)."""
         return {k: list(self._by_cpe[k]) for k in set(keys) if k in self._by_cpe}
 
+    def covered_ecosystems(self, families: Iterable[str]) -> frozenset[str]:
+        """Return those of ``families`` some held advisory names a package of."""
+        held = {family for family, _name in self._by_package}
+        return frozenset(f for f in families if f in held)
+
     def alias_groups(self, ids: Iterable[str]) -> Mapping[str, frozenset[str]]:
         """Return, for each id, every id linked to it through aliases (itself included)."""
         return {i: self._aliases.members(i) for i in set(ids)}
@@ -102,7 +109,8 @@ class InMemoryIndex:
 
     def summaries(self, ids: Iterable[str]) -> Mapping[str, Advisory]:
         """Return the stored advisory of each id (NVD preferred over CVE 5 over OSV)."""
-        return {i: self._by_id[i] for i in set(ids) if i in self._by_id}
+        held = (self._by_id.get(i) for i in set(ids))
+        return {a.id: a for a in held if a is not None and not a.is_withdrawn}
 
 
 def _newer(score: EpssScore, known: EpssScore) -> bool:

@@ -45,6 +45,7 @@ class SkipReason(StrEnum):
     MALFORMED_CPE = "malformed-cpe"
     UNPARSABLE_VERSION = "unparsable-version"
     DISTRO_RELEASE_UNKNOWN = "distro-release-unknown"
+    NO_INTELLIGENCE = "no-intelligence"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ __all__ = [
     "read_alias_groups",
     "read_by_cpe",
     "read_by_package",
+    "read_covered_families",
     "read_epss",
     "read_kev",
     "read_summaries",
@@ -109,7 +110,12 @@ def read_by_package(
 def read_by_cpe(
     conn: Connection, cache: AdvisoryCache, keys: Iterable[Key]
 ) -> dict[Key, list[Advisory]]:
-    """Live advisories whose configurations name (vendor, product), as vulnerable or platform."""
+    """Live advisories whose configurations name (vendor, product) as *vulnerable*.
+
+    Platform-only rows (``runningOn`` conditions such as an operating system) are not
+    returned: a component is never vulnerable for being a platform, and returning them
+    would fetch thousands of records for a common OS.  Platform evidence is checked
+    against the SBOM's own components during matching."""
     c = advisory_cpe.c
     out: dict[Key, list[Advisory]] = {}
     for chunk in chunked(unique(keys)):
@@ -119,11 +125,24 @@ def read_by_cpe(
             .select_from(k)
             .join(advisory_cpe, and_(c.vendor == k.c.vendor, c.product == k.c.product))
             .join(advisory, advisory.c.pk == c.advisory_pk)
-            .where(_LIVE)
+            .where(_LIVE, c.platform.is_(False))
             .order_by(c.vendor, c.product, advisory.c.pk)
         )
         out.update(_grouped(conn, cache, query))
     return out
+
+
+def read_covered_families(conn: Connection, families: Iterable[str]) -> frozenset[str]:
+    """Those of ``families`` for which at least one advisory names a package.
+
+    One statement: an ``EXISTS`` index probe per family, never a scan of the table."""
+    wanted = unique(families)
+    if not wanted:
+        return frozenset()
+    fam = values(column("family", Text), name="families").data([(f,) for f in wanted]).cte()
+    probe = select(advisory_package.c.family).where(advisory_package.c.family == fam.c.family)
+    query = select(fam.c.family).where(probe.exists())
+    return frozenset(conn.execute(query).scalars())
 
 
 def read_alias_groups(conn: Connection, ids: Iterable[str]) -> dict[str, frozenset[str]]:

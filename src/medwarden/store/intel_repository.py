@@ -26,6 +26,7 @@ from medwarden.store._reads import (
     read_alias_groups,
     read_by_cpe,
     read_by_package,
+    read_covered_families,
     read_epss,
     read_kev,
     read_summaries,
@@ -122,6 +123,11 @@ class SqlStore:
         """Return non-withdrawn advisories whose configurations name (vendor, product)."""
         with paused_gc(), self.database.read("looking up advisories by CPE") as conn:
             return read_by_cpe(conn, self._cache, keys)
+
+    def covered_ecosystems(self, families: Iterable[str]) -> frozenset[str]:
+        """Return those ecosystem families the mirror holds at least one advisory for."""
+        with self.database.read("checking ecosystem coverage") as conn:
+            return read_covered_families(conn, families)
 
     def alias_groups(self, ids: Iterable[str]) -> Mapping[str, frozenset[str]]:
         """Return, for each id, every id linked to it through aliases (itself included)."""

@@ -64,6 +64,15 @@ class ReceivedRequest:
     headers: Mapping[str, str]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A threading HTTP server that does not print a traceback when a client hangs up."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Ignore connection errors of clients that went away (timeouts, retry tests)."""
+
+
 class ReplayServer:
     """Serve recorded responses on ``127.0.0.1`` at an ephemeral port, in a thread."""
 
@@ -72,7 +81,7 @@ class ReplayServer:
         self._faults: list[tuple[Route, deque[Response]]] = []
         self._lock = threading.Lock()
         self.requests: list[ReceivedRequest] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -136,7 +145,7 @@ class ReplayServer:
         return max(candidates, key=lambda pair: len(pair[0].query))[1]
 
     def __enter__(self) -> ReplayServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
