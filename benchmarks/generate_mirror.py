@@ -9,8 +9,15 @@ record, so parsing and storing costs what real data costs.
 Output (default ``benchmarks/.data/``):
   nvd/nvdcve-2.0-page-NNNN.json.gz   NVD API 2.0 response pages, 2,000 CVEs each
   osv/<Ecosystem>-all.zip            OSV bulk zips, one JSON file per record
-  sbom-1000.cdx.json                 a CycloneDX 1.6 SBOM of 1,000 components drawn
-                                     from the same pools (so matching has work to do)
+  sbom-1000.cdx.json                 a CycloneDX 1.6 SBOM of 1,000 components, 25% of
+                                     them packages the mirror has advisories for
+  sbom-1000-worst.cdx.json           the same size, every component has advisories
+
+Why 25%: in the complete Go vulnerability database (corpus ``osv/bulk``, 4,291
+records over 1,373 modules), 23 of the 108 distinct Go modules of the corpus's
+kubectl, mongo and postgres image SBOMs have any advisory at all (21%).  The
+generated pools are denser than real data (5.2 OSV advisories per affected package
+against the Go database's 3.1), so the figures err on the slow side.
 
 Usage: python benchmarks/generate_mirror.py [--nvd 300000] [--osv 250000] [--out DIR]
 """
@@ -144,13 +151,21 @@ def write_osv(out: Path, count: int, rng: random.Random) -> None:
         (out / "osv" / f"{eco}-all.zip").write_bytes(buffer.getvalue())
 
 
-def write_sbom(out: Path, components: int, rng: random.Random) -> None:
-    """Write a CycloneDX 1.6 SBOM whose components come from the generated pools."""
+def write_sbom(
+    out: Path, filename: str, components: int, hit_ratio: float, rng: random.Random
+) -> None:
+    """Write a CycloneDX 1.6 SBOM; ``hit_ratio`` of its components have advisories.
+
+    The others are named outside the generated pools: they cost index probes that
+    find nothing, as most components of a real SBOM do."""
     comps = []
     for i in range(components):
         ref = f"c{i}"
+        hit = rng.random() < hit_ratio
         if i % 5 == 4:
             product = f"product{rng.randrange(PRODUCTS_PER_NVD_POOL)}"
+            if not hit:
+                product = f"quiet{product}"
             vendor = _vendor_of(product)
             version = _fmt(_version(rng))
             comps.append(
@@ -165,6 +180,9 @@ def write_sbom(out: Path, components: int, rng: random.Random) -> None:
             continue
         eco = list(ECOSYSTEM_PURL)[i % 4]
         name = _package_name(eco, rng.randrange(PACKAGES_PER_ECOSYSTEM))
+        if not hit:
+            name = name.replace("package", "quietpackage").replace("artifact", "quiet")
+            name = name.replace("module", "quietmodule")
         version = _fmt(_version(rng))
         if eco == "Maven":
             group, artifact = name.split(":")
@@ -188,7 +206,7 @@ def write_sbom(out: Path, components: int, rng: random.Random) -> None:
         "components": comps,
         "dependencies": [{"ref": "root", "dependsOn": [c["bom-ref"] for c in comps]}],
     }
-    (out / f"sbom-{components}.cdx.json").write_text(json.dumps(bom, indent=1))
+    (out / filename).write_text(json.dumps(bom, indent=1))
 
 
 def main() -> None:
@@ -199,15 +217,20 @@ def main() -> None:
     parser.add_argument("--components", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / ".data")
     parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--sbom-only", action="store_true", help="only (re)write the SBOMs")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_nvd(args.out, args.nvd, rng)
-    write_osv(args.out, args.osv, rng)
-    write_sbom(args.out, args.components, rng)
+    if not args.sbom_only:
+        write_nvd(args.out, args.nvd, rng)
+        write_osv(args.out, args.osv, rng)
+    sbom_rng = random.Random(args.seed + 1)
+    write_sbom(args.out, f"sbom-{args.components}.cdx.json", args.components, 0.25, sbom_rng)
+    worst = f"sbom-{args.components}-worst.cdx.json"
+    write_sbom(args.out, worst, args.components, 1.0, sbom_rng)
     meta = {"nvd": args.nvd, "osv": args.osv, "components": args.components, "seed": args.seed}
     (args.out / "meta.json").write_text(json.dumps(meta))
-    print(f"wrote {args.nvd} NVD and {args.osv} OSV records and an SBOM to {args.out}")
+    print(f"wrote the mirror ({args.nvd} NVD, {args.osv} OSV records) and SBOMs to {args.out}")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,10 @@ class MedwardenError(Exception):
         self.hint = hint
         self.details = details
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle with location, hint and details (errors cross worker processes)."""
+        return (_rebuild, (type(self), self.message, self.location, self.hint, self.details))
+
     def diagnostics(self) -> str:
         """Return a multi-line text for people: code, message, location, details, hint."""
         lines = [f"[{self.code}] {self.message}"]
@@ -99,6 +103,16 @@ class MedwardenError(Exception):
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
+
+
+def _rebuild(
+    cls: type[MedwardenError],
+    message: str,
+    location: Location | None,
+    hint: str | None,
+    details: tuple[str, ...],
+) -> MedwardenError:
+    return cls(message, location=location, hint=hint, details=details)
 
 
 class UsageError(MedwardenError):

@@ -103,28 +103,38 @@ def test_status_warns_when_stale(runner: CliRunner, monkeypatch: pytest.MonkeyPa
     assert "warning: osv was last loaded" in result.stdout
 
 
-def test_load_service_batches_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """load_paths writes in batches of BATCH_SIZE per source and stamps each source's load time."""
-    monkeypatch.setattr(intel_load, "BATCH_SIZE", 2)
+def test_load_service_writes_per_unit_and_stamps_load_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """load_paths writes each unit's records per kind and stamps each source's load time."""
     records: list[Any] = [
         Advisory(id=f"CVE-2024-{i}", source=Source.NVD, modified=NOW) for i in range(5)
     ]
     records.append(KevEntry("CVE-2024-1", "v", "p", "n", NOW))
+    units = [intel_load.WorkUnit("a"), intel_load.WorkUnit("b")]
 
-    def fake_iter(path: Path, *, fetched_at: datetime) -> Iterator[Any]:
+    def fake_units(path: Path) -> list[Any]:
+        return units
+
+    def fake_iter(unit: Any, *, fetched_at: datetime) -> Iterator[Any]:
         assert fetched_at == NOW
-        yield from records
+        yield from (records[:3] if unit.path == "a" else records[3:])
 
-    monkeypatch.setattr(intel_load, "iter_intel", fake_iter)
+    monkeypatch.setattr(intel_load, "plan_units", fake_units)
+    monkeypatch.setattr(intel_load, "iter_unit", fake_iter)
     store = FakeStore()
     progress: list[int] = []
     report = load_paths(
-        store, [Path("x")], clock=FixedClock(NOW), on_progress=lambda p: progress.append(p.records)
+        store,
+        [Path("x")],
+        clock=FixedClock(NOW),
+        on_progress=lambda p: progress.append(p.records),
+        workers=0,
     )
-    assert store.calls == [("advisories", 2), ("advisories", 2), ("kev", 1), ("advisories", 1)]
+    assert store.calls == [("advisories", 3), ("advisories", 2), ("kev", 1)]
     assert report.counts["nvd"] == UpsertCounts(inserted=5)
     assert report.total.inserted == 6
-    assert progress[-1] == 6
+    assert progress == [3, 6]
     assert store.cursors["nvd"] == ("2026-01-01T00:00:00+00:00", NOW)
     assert store.cursors["kev"] == ("", NOW)
 

@@ -118,3 +118,26 @@ def test_semver_key_agrees_with_univers(left: str, right: str) -> None:
 def test_rubygems_order(lower: str, higher: str) -> None:
     """RubyGems prereleases (a letter segment) sort before their release."""
     assert parse_version("gem", lower) < parse_version("gem", higher)
+
+
+_maven_numeric = st.lists(st.integers(0, 30), min_size=1, max_size=4).map(
+    lambda parts: ".".join(map(str, parts))
+)
+_maven = st.one_of(
+    _maven_numeric,
+    st.tuples(
+        _maven_numeric, st.sampled_from([".Final", "-jre", "-rc1", "-SNAPSHOT", "-alpha-2", ".GA"])
+    ).map("".join),
+)
+
+
+@given(_maven, _maven)
+def test_maven_fast_order_agrees_with_univers(left: str, right: str) -> None:
+    """The numeric fast path orders Maven versions exactly as univers' MavenVersion does."""
+    from univers.versions import MavenVersion
+
+    a, b = parse_version("maven", left), parse_version("maven", right)
+    expected_lt = MavenVersion(left) < MavenVersion(right)
+    expected_eq = MavenVersion(left) == MavenVersion(right)
+    assert (a < b) == expected_lt
+    assert (a == b) == expected_eq

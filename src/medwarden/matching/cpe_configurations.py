@@ -91,6 +91,7 @@ def _criteria(text: str) -> Cpe | None:
         return None
 
 
+@lru_cache(maxsize=65536)
 def _identity_ok(crit: Cpe, target: Cpe) -> bool:
     """Vendor and product must be concrete on both sides and the rest not DISJOINT."""
     for value in (crit.vendor, crit.product, target.vendor, target.product):
@@ -106,6 +107,10 @@ def _identity_ok(crit: Cpe, target: Cpe) -> bool:
         compare_attribute(getattr(crit, f), getattr(target, f)) is not Relation.DISJOINT
         for f in _OTHER_FIELDS
     )
+
+
+def _has_wildcard(text: str) -> bool:
+    return "*" in text or "?" in text
 
 
 def _bounds_text(m: CpeMatch) -> str:
@@ -161,7 +166,11 @@ def match_criteria(m: CpeMatch, target: CpeTarget) -> CpeVerdict | None:
     be read.
     """
     crit = _criteria(m.criteria)
-    if crit is None or target.version is None or not _identity_ok(crit, target.cpe):
+    if crit is None or target.version is None:
+        return None
+    if crit.key != target.cpe.key and not _has_wildcard(crit.vendor + crit.product):
+        return None  # the common case: another product of the same record
+    if not _identity_ok(crit, target.cpe):
         return None
     verdict = _version_verdict(m, crit, target.version)
     if verdict is None:

@@ -45,7 +45,8 @@ GENERIC = "generic"
 """Ordering name of the tolerant :class:`GenericVersion` (CPE versions)."""
 
 # Orderings whose univers class validates by building the value and orders by it alone.
-_VALUE_ONLY = frozenset({"pypi", "maven"})
+_VALUE_ONLY = frozenset({"pypi"})
+_NUMERIC_DOTTED = re.compile(r"^\d+(?:\.\d+)*$")
 # Orderings compared as SemVer 2.0 precedence, through a plain tuple key.
 _SEMVER_FAMILY = frozenset({SEMVER, "npm", "golang", "cargo", "hex", "composer"})
 _SEMVER = re.compile(
@@ -169,6 +170,8 @@ def parse_version(ordering: str, text: str) -> OrderedVersion:
         return _parse_value(cls, text.strip(), ordering)
     if ordering == "gem":
         return _GemKey(_parse_value(cls, text.strip(), ordering))
+    if ordering == "maven":
+        return _MavenKey(text.strip(), cls)
     try:
         return cast(OrderedVersion, cls(text.strip()))
     except (ValueError, TypeError, AttributeError, IndexError) as exc:
@@ -235,6 +238,57 @@ class _GemKey:
 
     def __lt__(self, other: _GemKey) -> bool:
         return self._cmp(other) < 0
+
+
+@total_ordering
+class _MavenKey:
+    """Maven ``ComparableVersion`` order, fast for purely numeric versions.
+
+    Maven compares numeric items as integers and ignores trailing zero items
+    (``1`` == ``1.0`` == ``1.0.0``, ``1.9`` < ``1.10``), so two purely numeric versions
+    compare exactly as integer tuples without their trailing zeros.  Anything else
+    (qualifiers: ``4.1.82.Final``, ``31.1-jre``, ``1.0-rc1``) and every mixed pair goes
+    through univers' Maven value, built once, on first need (univers' list comparison
+    costs about 18 microseconds a pair)."""
+
+    __slots__ = ("_cls", "_value", "numeric", "text")
+
+    def __init__(self, text: str, cls: Any) -> None:
+        self.text = text
+        self._cls = cls
+        self._value: Any = None
+        self.numeric: tuple[int, ...] | None = None
+        if _NUMERIC_DOTTED.match(text):
+            items = [int(part) for part in text.split(".")]
+            while len(items) > 1 and items[-1] == 0:
+                items.pop()
+            self.numeric = tuple(items)
+        else:
+            self._value = _parse_value(cls, text, "maven")
+
+    def value(self) -> Any:
+        """univers' comparable Maven value (built on first use)."""
+        if self._value is None:
+            self._value = _parse_value(self._cls, self.text, "maven")
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _MavenKey):
+            return NotImplemented
+        if self.numeric is not None and other.numeric is not None:
+            return self.numeric == other.numeric
+        return bool(self.value() == other.value())
+
+    def __hash__(self) -> int:
+        return hash(self.value())
+
+    def __lt__(self, other: _MavenKey) -> bool:
+        if self.numeric is not None and other.numeric is not None:
+            return self.numeric < other.numeric
+        return bool(self.value() < other.value())
+
+    def __repr__(self) -> str:
+        return f"MavenVersion({self.text!r})"
 
 
 def _parse_value(cls: Any, text: str, ordering: str) -> OrderedVersion:

@@ -1,21 +1,33 @@
 """The intel-load use case: files, directories and OSV zips into the intelligence store.
 
-Records stream from :func:`medwarden.intel.files.iter_intel` and are written in
-batches of :data:`BATCH_SIZE` per kind (advisories per source, KEV entries, EPSS
-scores), so memory stays flat however large the input.  Each batch is one store
-transaction; a malformed file stops the load with its error, and batches already
-written stay written (a re-run is idempotent: unchanged records count as unchanged).
+The input is split into work units (:func:`medwarden.intel.files.plan_units`: a
+file, or a slice of an OSV zip).  Each unit is parsed and written, one store
+transaction per unit and kind of record, either in this process or — for large
+loads — in worker processes that each open the store themselves: parsing (the
+CPU-heavy part) then runs on every core while the store serialises the writes.
+Memory stays flat however large the input.  Results do not depend on the order
+units finish in, because a stored record is only ever replaced by a newer one.  A
+malformed file stops the load with its error; units already written stay written
+(a re-run is idempotent: unchanged records count as unchanged).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import gc
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Protocol
 
 from medwarden.core.clock import Clock
-from medwarden.intel.files import iter_intel
+from medwarden.intel.files import WorkUnit, iter_unit, plan_units
 from medwarden.intel.model import Advisory, EpssScore, IntelRecord, KevEntry, Source
 from medwarden.services.ports import IntelStore, UpsertCounts
 
@@ -29,6 +41,9 @@ __all__ = [
 ]
 
 BATCH_SIZE = 5_000
+
+PARALLEL_THRESHOLD_BYTES = 32 * 1024**2
+"""Below this much input, worker processes cost more to start than they save."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,33 +138,156 @@ def _record_load_time(store: IntelStore, sources: Iterable[str], clock: Clock) -
         store.set_cursor(name, cursors.get(name) or "", now)
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One unit of work (plain, picklable data)."""
+
+    unit: WorkUnit
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What loading one unit did: counts per source, records read."""
+
+    counts: dict[str, UpsertCounts]
+    records: int
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector.
+
+    Loading allocates millions of acyclic objects (parsed JSON, records, rows); the
+    collections they trigger cost more than the parsing itself (measured: 3.4x on
+    ``orjson.loads`` of an NVD page).  Reference counting still frees everything."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load_unit(store: IntelStore, job: _Job) -> _Outcome:
+    """Parse one unit and write it: one transaction per kind of record."""
+    with _gc_paused():
+        advisories: dict[str, list[Advisory]] = {}
+        kev: list[KevEntry] = []
+        epss: list[EpssScore] = []
+        records = 0
+        for record in iter_unit(job.unit, fetched_at=job.fetched_at):
+            records += 1
+            if isinstance(record, KevEntry):
+                kev.append(record)
+            elif isinstance(record, EpssScore):
+                epss.append(record)
+            else:
+                advisories.setdefault(record.source.value, []).append(record)
+        counts = {src: store.upsert_advisories(batch) for src, batch in sorted(advisories.items())}
+        if kev:
+            counts[Source.KEV.value] = store.upsert_kev(kev)
+        if epss:
+            counts[Source.EPSS.value] = store.upsert_epss(epss)
+    return _Outcome(counts, records)
+
+
+_worker_store: list[IntelStore] = []
+"""The store a worker process writes to (opened once by :func:`_start_worker`)."""
+
+
+def _start_worker(opener: Callable[[], IntelStore]) -> None:
+    _worker_store.append(opener())
+
+
+def _load_in_worker(job: _Job) -> _Outcome:
+    return _load_unit(_worker_store[0], job)
+
+
+def default_workers(total_bytes: int) -> int:
+    """Worker processes for a load of ``total_bytes``: none for small loads, else one per core."""
+    cores = os.cpu_count() or 1
+    if total_bytes < PARALLEL_THRESHOLD_BYTES or cores < 2:
+        return 0
+    return cores
+
+
+def _outcomes(store: IntelStore, jobs: list[_Job], workers: int) -> Iterator[_Outcome]:
+    """Load ``jobs`` here (``workers == 0``) or in worker processes, yielding in job order.
+
+    Each worker opens the store once and writes its own units; the store serialises
+    writers, so only parsing runs in parallel.  At most ``2 * workers`` units are in
+    flight."""
+    if workers == 0:
+        yield from (_load_unit(store, job) for job in jobs)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(store.opener(),)
+    ) as pool:
+        queue = iter(jobs)
+        pending: deque[Future[_Outcome]] = deque(
+            pool.submit(_load_in_worker, job) for job in islice(queue, 2 * workers)
+        )
+        try:
+            while pending:
+                outcome = pending.popleft().result()
+                for job in islice(queue, 1):
+                    pending.append(pool.submit(_load_in_worker, job))
+                yield outcome
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+class _Totals:
+    """Counts per source and records read, accumulated over the units."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, UpsertCounts] = {}
+        self.records = 0
+        self.batches = 0
+
+    def add(self, outcome: _Outcome) -> None:
+        for source, counts in outcome.counts.items():
+            self.counts[source] = self.counts.get(source, UpsertCounts()) + counts
+            self.batches += 1
+        self.records += outcome.records
+
+
 def load_paths(
     store: IntelStore,
     paths: Iterable[Path],
     *,
     clock: Clock,
     on_progress: Callable[[LoadProgress], None] | None = None,
+    workers: int | None = None,
 ) -> LoadReport:
-    """Load every record found under ``paths`` into ``store``; return counts per source."""
+    """Load every record found under ``paths`` into ``store``; return counts per source.
+
+    ``workers`` is the number of parser processes (0: parse in this process); by
+    default it is chosen from the input size (:func:`default_workers`).
+    """
     started = clock.now()
-    batcher = _Batcher(store)
-    done: list[Path] = []
-    for path in paths:
-        for record in iter_intel(path, fetched_at=started):
-            if batcher.add(record) and on_progress is not None:
-                on_progress(LoadProgress(path, batcher.written))
-        batcher.flush_all()
-        done.append(path)
+    roots = list(paths)
+    planned = [(path, unit) for path in roots for unit in plan_units(path)]
+    if workers is None:
+        workers = default_workers(sum(unit.size for _path, unit in planned))
+    jobs = [_Job(unit, started) for _path, unit in planned]
+    totals = _Totals()
+    for (path, _unit), outcome in zip(planned, _outcomes(store, jobs, workers), strict=True):
+        totals.add(outcome)
         if on_progress is not None:
-            on_progress(LoadProgress(path, batcher.written))
-    _record_load_time(store, batcher.counts, clock)
+            on_progress(LoadProgress(path, totals.records))
+    _record_load_time(store, totals.counts, clock)
     seconds = (clock.now() - started).total_seconds()
     return LoadReport(
-        counts=dict(sorted(batcher.counts.items())),
-        records=batcher.written,
-        paths=tuple(done),
+        counts=dict(sorted(totals.counts.items())),
+        records=totals.records,
+        paths=tuple(roots),
         seconds=seconds,
-        batches=batcher.batches,
+        batches=totals.batches,
     )
 
 

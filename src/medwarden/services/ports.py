@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -46,6 +46,13 @@ class IntelStore(AdvisoryIndex, Protocol):
 
     def upsert_advisories(self, advisories: Sequence[Advisory]) -> UpsertCounts:
         """Insert new records, replace older copies, ignore same-or-older ones; one transaction."""
+        ...
+
+    def opener(self) -> Callable[[], IntelStore]:
+        """A picklable callable that opens this same store in another process.
+
+        Parallel loads call it once in each worker process, which then parses and writes
+        its own units (the store serialises concurrent writers)."""
         ...
 
     def upsert_kev(self, entries: Sequence[KevEntry]) -> UpsertCounts:

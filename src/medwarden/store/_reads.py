@@ -73,13 +73,16 @@ class AdvisoryCache:
 def _grouped(
     conn: Connection, cache: AdvisoryCache, query: Select[str, str, int, datetime, bytes]
 ) -> dict[Key, list[Advisory]]:
-    out: dict[Key, list[Advisory]] = {}
-    seen: set[tuple[str, str, int]] = set()
+    """Decode the rows of ``query`` per key, each key's advisories in ``pk`` order.
+
+    Ordering happens here rather than in SQL: an ``ORDER BY`` makes the database sort
+    rows *with their payloads* in a temporary b-tree (measured: 40% of the lookup)."""
+    rows: dict[Key, dict[int, tuple[datetime, bytes]]] = {}
     for first, second, pk, modified, payload in conn.execute(query):
-        if (first, second, pk) not in seen:
-            seen.add((first, second, pk))
-            out.setdefault((first, second), []).append(cache.decode(pk, modified, payload))
-    return out
+        rows.setdefault((first, second), {})[pk] = (modified, payload)
+    return {
+        key: [cache.decode(pk, *found[pk]) for pk in sorted(found)] for key, found in rows.items()
+    }
 
 
 def _keys(chunk: Sequence[Key], first: str, second: str) -> CTE:
@@ -101,7 +104,6 @@ def read_by_package(
             .join(advisory_package, and_(p.family == k.c.family, p.name == k.c.name))
             .join(advisory, advisory.c.pk == p.advisory_pk)
             .where(_LIVE)
-            .order_by(p.family, p.name, advisory.c.pk)
         )
         out.update(_grouped(conn, cache, query))
     return out
@@ -126,7 +128,6 @@ def read_by_cpe(
             .join(advisory_cpe, and_(c.vendor == k.c.vendor, c.product == k.c.product))
             .join(advisory, advisory.c.pk == c.advisory_pk)
             .where(_LIVE, c.platform.is_(False))
-            .order_by(c.vendor, c.product, advisory.c.pk)
         )
         out.update(_grouped(conn, cache, query))
     return out

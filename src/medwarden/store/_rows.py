@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from medwarden.core.clock import ensure_utc
 from medwarden.core.cpe import CpeError, parse_cpe
@@ -11,9 +14,52 @@ from medwarden.errors import IntelParseError, Location
 from medwarden.intel.model import Advisory
 from medwarden.store.codec import encode_advisory
 
-__all__ = ["advisory_row", "alias_rows", "cpe_keys", "cpe_rows", "package_rows"]
+__all__ = [
+    "EncodedAdvisory",
+    "advisory_row",
+    "alias_rows",
+    "cpe_keys",
+    "cpe_rows",
+    "encode_advisories",
+    "package_rows",
+]
 
 Row = dict[str, Any]
+
+
+class EncodedAdvisory(NamedTuple):
+    """An advisory in its stored form: columns, payload and index keys, all plain data.
+
+    Encoding is pure and needs no database, so a parallel load does it in the worker
+    processes that parse; what crosses the process boundary pickles cheaply (strings,
+    bytes, datetimes), and the writer only runs inserts.
+    """
+
+    source: str
+    record_id: str
+    modified: datetime
+    withdrawn: bool
+    row: Row
+    packages: tuple[tuple[str, str, str], ...]
+    cpes: tuple[tuple[str, str, bool], ...]
+    aliases: tuple[str, ...]
+
+
+def encode_advisories(batch: Sequence[Advisory]) -> list[EncodedAdvisory]:
+    """Encode every advisory of ``batch`` (see :class:`EncodedAdvisory`)."""
+    return [
+        EncodedAdvisory(
+            adv.source.value,
+            adv.id,
+            ensure_utc(adv.modified),
+            adv.withdrawn is not None,
+            advisory_row(adv),
+            _package_keys(adv),
+            tuple(cpe_keys(adv)),
+            tuple(a for a in dict.fromkeys(adv.aliases) if a != adv.id),
+        )
+        for adv in batch
+    ]
 
 
 def advisory_row(adv: Advisory) -> Row:
@@ -35,23 +81,35 @@ def advisory_row(adv: Advisory) -> Row:
     }
 
 
-def package_rows(pk: int, adv: Advisory) -> list[Row]:
-    """One ``advisory_package`` row per distinct (ecosystem, name) of ``adv.affected``."""
+def _package_keys(adv: Advisory) -> tuple[tuple[str, str, str], ...]:
     seen: dict[tuple[str, str], str] = {}
     for pkg in adv.affected:
         family = split_ecosystem(pkg.ecosystem)[0]
         seen.setdefault((pkg.ecosystem, normalize_name(family, pkg.name)), family)
+    return tuple((eco, name, family) for (eco, name), family in seen.items())
+
+
+def package_rows(pk: int, enc: EncodedAdvisory) -> list[Row]:
+    """One ``advisory_package`` row per distinct (ecosystem, name) of the advisory."""
     return [
         {"advisory_pk": pk, "ecosystem": eco, "name": name, "family": family}
-        for (eco, name), family in seen.items()
+        for eco, name, family in enc.packages
     ]
 
 
-def _vendor_product(criteria: str, record_id: str) -> tuple[str, str]:
+@lru_cache(maxsize=65_536)
+def _fast_vendor_product(criteria: str) -> tuple[str, str] | None:
     if "\\" not in criteria and criteria.startswith("cpe:2.3:"):
         fields = criteria.split(":")
         if len(fields) == 13:
             return (fields[3].lower() or "*", fields[4].lower() or "*")
+    return None
+
+
+def _vendor_product(criteria: str, record_id: str) -> tuple[str, str]:
+    fast = _fast_vendor_product(criteria)
+    if fast is not None:
+        return fast
     try:
         return parse_cpe(criteria).key
     except CpeError as exc:
@@ -77,19 +135,18 @@ def cpe_keys(adv: Advisory) -> set[tuple[str, str, bool]]:
     return keys
 
 
-def cpe_rows(pk: int, adv: Advisory) -> list[Row]:
-    """The ``advisory_cpe`` rows of ``adv``."""
+def cpe_rows(pk: int, enc: EncodedAdvisory) -> list[Row]:
+    """The ``advisory_cpe`` rows of the advisory."""
     return [
         {"advisory_pk": pk, "vendor": v, "product": p, "platform": platform}
-        for v, p, platform in cpe_keys(adv)
+        for v, p, platform in enc.cpes
     ]
 
 
-def alias_rows(pk: int, adv: Advisory) -> list[Row]:
-    """Alias edges of ``adv`` in both directions (``adv.id`` <-> each alias)."""
+def alias_rows(pk: int, enc: EncodedAdvisory) -> list[Row]:
+    """Alias edges of the advisory in both directions (its id <-> each alias)."""
     rows: list[Row] = []
-    for other in dict.fromkeys(adv.aliases):
-        if other != adv.id:
-            rows.append({"advisory_pk": pk, "a": adv.id, "b": other})
-            rows.append({"advisory_pk": pk, "a": other, "b": adv.id})
+    for other in enc.aliases:
+        rows.append({"advisory_pk": pk, "a": enc.record_id, "b": other})
+        rows.append({"advisory_pk": pk, "a": other, "b": enc.record_id})
     return rows

@@ -13,35 +13,43 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
 
 from medwarden.core.clock import ensure_utc
 from medwarden.intel.model import Advisory, EpssScore, KevEntry
 from medwarden.services.ports import UpsertCounts
 from medwarden.store._batching import chunked
 from medwarden.store._bulk import bulk_insert
-from medwarden.store._rows import advisory_row, alias_rows, cpe_rows, package_rows
+from medwarden.store._rows import (
+    EncodedAdvisory,
+    alias_rows,
+    cpe_rows,
+    encode_advisories,
+    package_rows,
+)
 from medwarden.store.schema import advisory, advisory_cpe, advisory_package, alias, epss, kev
 
-__all__ = ["write_advisories", "write_epss", "write_kev"]
+__all__ = ["write_advisories", "write_encoded", "write_epss", "write_kev"]
 
 Row = dict[str, Any]
 _INDEX_TABLES = (advisory_package, advisory_cpe, alias)
-_ROW_BUILDERS: tuple[tuple[Table, Callable[[int, Advisory], list[Row]]], ...] = (
+_ROW_BUILDERS: tuple[tuple[Table, Callable[[int, EncodedAdvisory], list[Row]]], ...] = (
     (advisory_package, package_rows),
     (advisory_cpe, cpe_rows),
     (alias, alias_rows),
 )
 
 
-def _newest_per_key(batch: Sequence[Advisory]) -> tuple[dict[tuple[str, str], Advisory], int]:
+def _newest_per_key(
+    batch: Sequence[EncodedAdvisory],
+) -> tuple[dict[tuple[str, str], EncodedAdvisory], int]:
     """Keep the newest copy of each (source, id) in ``batch``; count the others."""
-    newest: dict[tuple[str, str], Advisory] = {}
-    for adv in batch:
-        key = (adv.source.value, adv.id)
+    newest: dict[tuple[str, str], EncodedAdvisory] = {}
+    for enc in batch:
+        key = (enc.source, enc.record_id)
         kept = newest.get(key)
-        if kept is None or ensure_utc(adv.modified) > ensure_utc(kept.modified):
-            newest[key] = adv
+        if kept is None or enc.modified > kept.modified:
+            newest[key] = enc
     return newest, len(batch) - len(newest)
 
 
@@ -72,44 +80,56 @@ def _allocate_pks(conn: Connection, count: int) -> list[int]:
     return list(range(top + 1, top + 1 + count))
 
 
-def _insert_new(conn: Connection, new: list[Advisory]) -> list[int]:
+def _insert_new(conn: Connection, new: list[EncodedAdvisory]) -> list[int]:
     if not new:
         return []
     pks = _allocate_pks(conn, len(new))
-    bulk_insert(
-        conn, advisory, [{"pk": pk, **advisory_row(a)} for pk, a in zip(pks, new, strict=True)]
-    )
+    bulk_insert(conn, advisory, [{"pk": pk, **e.row} for pk, e in zip(pks, new, strict=True)])
     return pks
 
 
-def _replace(conn: Connection, replaced: list[tuple[int, Advisory]]) -> None:
+def _replace(conn: Connection, replaced: list[tuple[int, EncodedAdvisory]]) -> None:
     if not replaced:
         return
-    rows = [{"b_pk": pk, **advisory_row(adv)} for pk, adv in replaced]
+    rows = [{"b_pk": pk, **enc.row} for pk, enc in replaced]
     conn.execute(update(advisory).where(advisory.c.pk == bindparam("b_pk")), rows)
     for chunk in chunked(pk for pk, _adv in replaced):
         for table in _INDEX_TABLES:
             conn.execute(delete(table).where(table.c.advisory_pk.in_(chunk)))
 
 
-def _insert_index_rows(conn: Connection, records: Iterable[tuple[int, Advisory]]) -> None:
-    live = [(pk, adv) for pk, adv in records if adv.withdrawn is None]
+def _insert_index_rows(conn: Connection, records: Iterable[tuple[int, EncodedAdvisory]]) -> None:
+    live = [(pk, enc) for pk, enc in records if not enc.withdrawn]
     for table, build in _ROW_BUILDERS:
-        bulk_insert(conn, table, [row for pk, adv in live for row in build(pk, adv)])
+        bulk_insert(conn, table, [row for pk, enc in live for row in build(pk, enc)])
 
 
 def write_advisories(conn: Connection, batch: Sequence[Advisory]) -> UpsertCounts:
     """Insert new advisories, replace older stored copies, ignore same-or-older ones."""
+    return write_encoded(conn, encode_advisories(batch))
+
+
+_PG_WRITE_LOCK = 0x6D656478  # one transaction-scoped lock for every advisory write
+
+
+def write_encoded(conn: Connection, batch: Sequence[EncodedAdvisory]) -> UpsertCounts:
+    """:func:`write_advisories` for advisories already encoded.
+
+    Writers are serialised (SQLite by its write lock, PostgreSQL by a transaction-level
+    advisory lock), so two parallel loaders holding the same record never both insert
+    it: the second sees the first's row and compares ``modified``."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_WRITE_LOCK})
     newest, duplicates = _newest_per_key(batch)
     existing = _existing(conn, newest)
-    new: list[Advisory] = []
-    replaced: list[tuple[int, Advisory]] = []
-    for key, adv in newest.items():
+    new: list[EncodedAdvisory] = []
+    replaced: list[tuple[int, EncodedAdvisory]] = []
+    for key, enc in newest.items():
         stored = existing.get(key)
         if stored is None:
-            new.append(adv)
-        elif ensure_utc(adv.modified) > stored["modified"]:
-            replaced.append((stored["pk"], adv))
+            new.append(enc)
+        elif enc.modified > stored["modified"]:
+            replaced.append((stored["pk"], enc))
     pks = _insert_new(conn, new)
     _replace(conn, replaced)
     _insert_index_rows(conn, [*zip(pks, new, strict=True), *replaced])

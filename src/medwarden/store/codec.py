@@ -9,6 +9,7 @@ dataclasses directly, which keeps decoding a few microseconds per record.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -74,7 +75,11 @@ def _affected(pkg: AffectedPackage) -> Json:
     return out
 
 
+@lru_cache(maxsize=65_536)
 def _match(m: CpeMatch) -> Json:
+    """Encode one CPE match; cached, since platform criteria recur across many CVEs.
+
+    The returned dict is shared between payloads and must never be mutated."""
     out: Json = {"criteria": m.criteria, "vulnerable": m.vulnerable}
     for key in _MATCH_BOUNDS:
         _put(out, key, getattr(m, key))

@@ -42,8 +42,15 @@ SQLITE_PRAGMAS = (
     "busy_timeout=30000",
     "cache_size=-65536",
     "temp_store=MEMORY",
+    "wal_autocheckpoint=16384",
 )
-"""Pragmas set on every SQLite connection (WAL: readers never block the writer)."""
+"""Pragmas set on every SQLite connection (WAL: readers never block the writer).
+
+``wal_autocheckpoint`` is raised from 1,000 to 16,384 pages (64 MiB of WAL) so that
+bulk loads checkpoint every few batches instead of at every commit (measured: 44 to
+32 microseconds per stored NVD record).   Memory-mapped I/O was
+tried and dropped: it made cold lookups 4x faster, but the kernel maps 64 KiB around
+each faulting page, so a scan's resident set grew from 0.3 to 0.7 GB."""
 
 _WRITE = "medwarden_write"
 _CREDENTIALS = re.compile(r"(//[^:/@\s]*:)[^@\s]*@")

@@ -9,8 +9,9 @@ records (see :mod:`medwarden.store._reads`).  Only domain values cross this API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,10 @@ class SqlStore:
             return UpsertCounts()
         with paused_gc(), self.database.write("storing advisories") as conn:
             return write_advisories(conn, advisories)
+
+    def opener(self) -> Callable[[], SqlStore]:
+        """A picklable callable opening this store again (in a worker process)."""
+        return partial(_reopen, self.database.engine.url.render_as_string(hide_password=False))
 
     def upsert_kev(self, entries: Sequence[KevEntry]) -> UpsertCounts:
         """Insert or replace KEV catalog entries; one transaction."""
@@ -188,3 +193,10 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return None if value is None else ensure_utc(value)
     return ensure_utc(datetime.fromisoformat(str(value)))
+
+
+def _reopen(url: str) -> SqlStore:
+    """Open the store at ``url`` (already created); used by :meth:`SqlStore.opener`."""
+    from medwarden.store.db import open_store
+
+    return open_store(url, create=False)

@@ -41,6 +41,10 @@ class SyncSource(StrEnum):
 def load(
     paths: Annotated[list[Path], typer.Argument(help="Files, directories or OSV zips.")],
     db: Annotated[str | None, typer.Option(help=_DB_HELP)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Parser processes (0: none; default: by input size)."),
+    ] = None,
 ) -> None:
     """Load NVD, CVE 5, OSV, KEV and EPSS files into the store."""
     from medwarden.core.clock import SystemClock
@@ -58,12 +62,13 @@ def load(
                     store,
                     paths,
                     clock=SystemClock(),
+                    workers=workers,
                     on_progress=lambda p: bar.update(
                         task, description=f"{p.records:,} records from {p.path}"
                     ),
                 )
         else:
-            report = load_paths(store, paths, clock=SystemClock())
+            report = load_paths(store, paths, clock=SystemClock(), workers=workers)
     print_counts(report, title="Loaded")
 
 
