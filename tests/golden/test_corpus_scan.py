@@ -25,14 +25,18 @@ from medwarden.store.db import SqlStore, open_store
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 EXPECTED = Path(__file__).parent / "expected"
-SBOMS = sorted(p for p in (FIXTURES / "sboms").iterdir() if p.suffix in {".json", ".xml"})
+SBOMS = sorted(p for p in (FIXTURES / "sboms").rglob("*") if p.suffix in {".json", ".xml"})
 CLOCK = FixedClock(datetime(2026, 11, 25, tzinfo=UTC))
 
 
+GO_VULNDB_ZIP = FIXTURES / "recorded" / "osv" / "Go" / "all.zip"
+"""The complete Go vulnerability database (corpus ``osv/bulk``, byte-identical)."""
+
+
 def intel_paths() -> list[Path]:
-    """Every intelligence fixture: NVD, CVE 5, OSV (with the Go bulk zip), KEV, EPSS."""
+    """Every intelligence fixture: NVD, CVE 5, OSV (and the Go bulk zip), KEV, EPSS."""
     root = FIXTURES / "intel"
-    return sorted(p for p in root.iterdir() if p.is_dir() or p.suffix in {".zip", ".json", ".csv"})
+    return [*sorted(p for p in root.iterdir() if p.is_dir()), GO_VULNDB_ZIP]
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +74,13 @@ def summarise(report: ScanReport) -> dict[str, object]:
     return {"components": len(report.sbom.components), "findings": pairs, "skipped": skipped}
 
 
-@pytest.mark.parametrize("sbom_path", SBOMS, ids=[p.name for p in SBOMS])
+@pytest.mark.parametrize("sbom_path", SBOMS, ids=[p.parent.name + "/" + p.name for p in SBOMS])
 def test_corpus_sbom_matches_golden(corpus_store: SqlStore, sbom_path: Path) -> None:
     """Scanning a corpus SBOM yields exactly the reviewed (component, vulnerability) pairs."""
     report = scan_sbom(read_sbom_file(sbom_path), corpus_store, clock=CLOCK)
     actual = summarise(report)
-    golden = EXPECTED / f"{sbom_path.name}.golden.json"
+    golden = EXPECTED / sbom_path.parent.relative_to(FIXTURES / "sboms") / f"{sbom_path.name}.golden.json"
     if os.environ.get("MEDWARDEN_REGEN_GOLDEN") == "1":
-        golden.parent.mkdir(exist_ok=True)
+        golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n")
     assert actual == json.loads(golden.read_text())

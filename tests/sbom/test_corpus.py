@@ -15,7 +15,8 @@ SPDX_JSON, SPDX_TV = SbomFormat.SPDX_JSON, SbomFormat.SPDX_TAG_VALUE
 
 # file, format, spec version, components, dependency entries, read without error issues
 # (counts verified by hand from the files; XML counts exclude metadata/component;
-# bad-purls.cdx.xml has 16 components of which two have an empty <name> and are skipped)
+# bad-purls.cdx.xml has 16 components; two have an empty <name>: the one with a purl is
+# named from it, the other is skipped)
 CORPUS = [
     ("alpine-3.17-syft.cdx-1.4.xml", CDX_XML, "1.4", 16, 0, True),
     ("alpine-zlib-16.cdx-1.6.json", CDX_JSON, "1.6", 1, 0, False),
@@ -34,7 +35,7 @@ CORPUS = [
     ("trivy/centos-7-cyclonedx.json", CDX_JSON, "1.5", 3, 2, True),
     ("trivy/centos-7-spdx.json", SPDX_JSON, "2.2", 4, 2, False),
     ("trivy/fluentd-multiple-lockfiles-cyclonedx.json", CDX_JSON, "1.5", 4, 2, True),
-    ("osv-scanner/bad-purls.cdx.xml", CDX_XML, "1.4", 14, 0, False),
+    ("osv-scanner/bad-purls.cdx.xml", CDX_XML, "1.4", 15, 0, False),
     ("osv-scanner/with-duplicates.cdx.xml", CDX_XML, "1.4", 18, 0, False),
 ]
 

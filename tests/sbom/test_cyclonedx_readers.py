@@ -114,11 +114,11 @@ def test_dependencies_are_read() -> None:
     assert any(i.pointer == "/dependencies/2" for i in result.issues)
 
 
-def test_malformed_purl_is_dropped_with_a_warning() -> None:
-    """A purl that does not parse is dropped from the component and reported."""
+def test_malformed_purl_is_kept_with_a_warning() -> None:
+    """A purl that does not parse is kept as written (matching reports it) and warned about."""
     component = {"type": "library", "name": "x", "version": "1", "purl": "pkg:pypi/"}
     result = read_sbom(_cdx(components=[component]))
-    assert result.sbom.components[0].purl is None
+    assert result.sbom.components[0].purl == "pkg:pypi/"
     assert any(i.pointer == "/components/0/purl" for i in result.issues)
 
 

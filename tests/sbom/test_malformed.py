@@ -129,15 +129,21 @@ def test_components_as_string_leaves_nothing_usable() -> None:
 
 
 def test_bad_components_are_skipped_with_issues() -> None:
-    """Components with a numeric version, no name or a non-object type are skipped as issues."""
+    """Components with a numeric version, no name (nor purl) or a non-object type are skipped."""
     document = _laravel()
     document["components"][0]["version"] = 7
     del document["components"][1]["name"]
+    del document["components"][1]["purl"]
+    del document["components"][3]["name"]
     document["components"][2] = "oops"
     result = read_sbom(_dump(document))
     assert len(result.sbom.components) == 59
     pointers = {i.pointer for i in result.issues if "skipped" in i.message}
     assert pointers == {"/components/0", "/components/1", "/components/2"}
+    assert any(
+        i.pointer == "/components/3" and "named 'lexer' from its purl" in i.message
+        for i in result.issues
+    )
 
 
 def test_all_components_bad_is_a_parse_error() -> None:

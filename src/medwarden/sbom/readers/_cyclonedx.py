@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from packageurl import PackageURL
+
 from medwarden.sbom.model import Component, Dependency, Hash, Sbom, SbomFormat
 from medwarden.sbom.readers._fields import (
     IssueLog,
@@ -76,15 +78,29 @@ def _properties(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _name_from_purl(value: Any) -> str | None:
+    """The name part of a well-formed purl, so a nameless component is still checked."""
+    raw = text(value)
+    if raw is None:
+        return None
+    try:
+        return PackageURL.from_string(raw).name or None
+    except ValueError:
+        return None
+
+
 def _component(raw: Any, pointer: str, ctx: _Context) -> Component | None:
     if not isinstance(raw, Mapping):
         ctx.log.error(f"component is a {type(raw).__name__}, not an object; skipped", pointer)
         return None
-    name = text(raw.get("name"))
+    name = text(raw.get("name")) if isinstance(raw.get("name"), str) else None
     version = raw.get("version")
-    if name is None or not isinstance(raw.get("name"), str):
-        ctx.log.error("component has no usable name; skipped", pointer)
-        return None
+    if name is None:
+        name = _name_from_purl(raw.get("purl"))
+        if name is None:
+            ctx.log.error("component has no usable name and no purl to name it; skipped", pointer)
+            return None
+        ctx.log.error(f"component has no usable name; named {name!r} from its purl", pointer)
     if version is not None and not isinstance(version, str):
         ctx.log.error(f"component {name!r} has a non-string version; skipped", pointer)
         return None

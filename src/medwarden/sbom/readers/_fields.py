@@ -48,15 +48,18 @@ class IssueLog:
             return None
 
     def purl(self, value: Any, pointer: str) -> str | None:
-        """Return ``value`` if it is a well-formed Package URL, else record and drop it."""
+        """Return the Package URL as written; record a warning when it is malformed.
+
+        A malformed purl is kept, not dropped: matching then reports the component as
+        ``malformed-purl`` (and falls back to its CPEs) instead of treating it as a
+        component that never had a purl."""
         raw = text(value)
         if raw is None:
             return None
         try:
             PackageURL.from_string(raw)
         except ValueError as exc:
-            self.warning(f"malformed package URL {raw!r} ignored: {exc}", pointer)
-            return None
+            self.warning(f"malformed package URL {raw!r}: {exc}", pointer)
         return raw
 
 
