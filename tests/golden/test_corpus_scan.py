@@ -79,7 +79,8 @@ def test_corpus_sbom_matches_golden(corpus_store: SqlStore, sbom_path: Path) -> 
     """Scanning a corpus SBOM yields exactly the reviewed (component, vulnerability) pairs."""
     report = scan_sbom(read_sbom_file(sbom_path), corpus_store, clock=CLOCK)
     actual = summarise(report)
-    golden = EXPECTED / sbom_path.parent.relative_to(FIXTURES / "sboms") / f"{sbom_path.name}.golden.json"
+    folder = EXPECTED / sbom_path.parent.relative_to(FIXTURES / "sboms")
+    golden = folder / f"{sbom_path.name}.golden.json"
     if os.environ.get("MEDWARDEN_REGEN_GOLDEN") == "1":
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n")
