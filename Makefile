@@ -11,6 +11,7 @@ $(BIN)/medwarden: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m compileall -q -j 0 src  # byte-code for the editable source too: CLI start-up
 	touch $@
 
 install: $(BIN)/medwarden  ## create .venv from the lock file
