@@ -9,8 +9,8 @@ export MEDWARDEN_DB ?= $(CURDIR)/.medwarden/medwarden.db
 
 $(BIN)/medwarden: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -qq --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install -qq --disable-pip-version-check --no-deps -e .
 	$(PY) -m compileall -q -j 0 src  # byte-code for the editable source too: CLI start-up
 	touch $@
 
