@@ -38,8 +38,8 @@ lock:  ## re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 	  --no-header -o requirements.lock
 
-sbom: install  ## medwarden's own SBOM (CycloneDX 1.6 JSON) of the installed environment
-	$(BIN)/cyclonedx-py environment --of JSON --sv 1.6 -o medwarden.cdx.json $(PY)
+sbom: install  ## medwarden's own SBOM (CycloneDX 1.6 JSON) of its installed runtime environment
+	$(BIN)/medwarden sbom self --output medwarden.cdx.json
 
 bench: install
 	$(PY) benchmarks/bench_scan.py

@@ -6,7 +6,10 @@ recursively, environment markers are evaluated for the running interpreter with
 :mod:`packaging.markers`, and extras are followed only when a requirer asks for them
 (so development extras such as ``medwarden[dev]`` stay out).  Requirements that are
 not installed are listed as ``medwarden:missing-requirement`` properties of the
-metadata instead of components.
+metadata instead of components.  Licenses come from ``License-Expression``, else the
+"License :: OSI Approved" classifiers, else a short ``License`` field; the supplier
+and authors from ``Author``/``Author-email`` (the supplier falls back to the
+maintainer); external references from ``Home-page`` and ``Project-URL``.
 
 The result is deterministic for a given environment, clock reading and serial number:
 components and dependencies are sorted by name and ref.
@@ -199,6 +202,8 @@ def _component(
     meta = dist.metadata
     out: dict[str, Any] = {"type": kind, "bom-ref": purl}
     supplier, authors = _people(_field(meta, "Author"), _field(meta, "Author-email"))
+    if not supplier:  # some projects name only maintainers
+        supplier, _ = _people(_field(meta, "Maintainer"), _field(meta, "Maintainer-email"))
     if supplier:
         out["supplier"] = {"name": supplier}
     if authors:

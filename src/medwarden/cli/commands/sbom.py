@@ -1,4 +1,4 @@
-"""``medwarden sbom validate|ntia``: check an SBOM's schema and its NTIA minimum elements."""
+"""``medwarden sbom validate|ntia|self``: check an SBOM; write medwarden's own SBOM."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from medwarden.cli.exit_codes import ExitCode
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Check SBOM documents.", rich_markup_mode=None)
+app = typer.Typer(help="Check SBOM documents; write medwarden's own.", rich_markup_mode=None)
 
 _SBOM_HELP = "CycloneDX JSON/XML or SPDX JSON/tag-value SBOM."
 
@@ -69,3 +69,30 @@ def ntia(sbom: Annotated[Path, typer.Argument(help=_SBOM_HELP)]) -> None:
     counts = ", ".join(f"{e.value} {n}/{report.total}" for e, n in report.present_counts)
     console.print(f"{report.complete_count}/{report.total} component(s) complete; {counts}")
     console.print("conformant" if report.conformant else "[yellow]not conformant[/]")
+
+
+@app.command("self")
+def self_sbom(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+) -> None:
+    """Write the CycloneDX 1.6 JSON SBOM of medwarden's installed runtime environment."""
+    import sys
+    import uuid
+
+    from medwarden.core.clock import SystemClock
+    from medwarden.reports.self_sbom import build_self_sbom, render_self_sbom
+
+    document = build_self_sbom("medwarden", now=SystemClock().now(), serial=uuid.uuid4())
+    text = render_self_sbom(document)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from medwarden.errors import Location, UsageError
+
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the SBOM: {exc.strerror or exc}", location=Location(source=str(output))
+        ) from exc
+    typer.echo(f"{output}: CycloneDX 1.6, {len(document['components'])} component(s)", err=True)
