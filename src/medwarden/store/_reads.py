@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import CTE, Connection, RowMapping, Select, Text, and_, column, select, values
+from sqlalchemy import Connection, RowMapping, Select, Table, Text, column, select, values
 
 from medwarden.intel.model import Advisory, EpssScore, KevEntry, Source
 from medwarden.store._batching import chunked, unique
@@ -71,7 +71,10 @@ class AdvisoryCache:
 
 
 def _grouped(
-    conn: Connection, cache: AdvisoryCache, query: Select[str, str, int, datetime, bytes]
+    conn: Connection,
+    cache: AdvisoryCache,
+    query: Select[str, str, int, datetime, bytes],
+    wanted: set[Key],
 ) -> dict[Key, list[Advisory]]:
     """Decode the rows of ``query`` per key, each key's advisories in ``pk`` order.
 
@@ -79,34 +82,52 @@ def _grouped(
     rows *with their payloads* in a temporary b-tree (measured: 40% of the lookup)."""
     rows: dict[Key, dict[int, tuple[datetime, bytes]]] = {}
     for first, second, pk, modified, payload in conn.execute(query):
-        rows.setdefault((first, second), {})[pk] = (modified, payload)
+        if (first, second) in wanted:
+            rows.setdefault((first, second), {})[pk] = (modified, payload)
     return {
         key: [cache.decode(pk, *found[pk]) for pk in sorted(found)] for key, found in rows.items()
     }
 
 
-def _keys(chunk: Sequence[Key], first: str, second: str) -> CTE:
-    """The chunk's composite keys as ``WITH keys(first, second) AS (VALUES ...)``."""
-    return values(column(first, Text), column(second, Text), name="keys").data(chunk).cte()
+def _pair_lookup(
+    conn: Connection,
+    cache: AdvisoryCache,
+    table: Table,
+    columns: tuple[str, str],
+    keys: Iterable[Key],
+) -> dict[Key, list[Advisory]]:
+    """Live advisories per composite key of ``table`` (e.g. (family, name)).
+
+    Each chunk is one statement ``WHERE first IN (...) AND second IN (...)`` with
+    *expanding* parameters: SQLAlchemy compiles it once and only splices the lists at
+    run time, and both backends drive the composite index from the two lists.  (A
+    ``VALUES`` join was compiled anew for every chunk, 1,000 bind parameters each:
+    70 ms of a cold 1,000-component scan.)  The cross product of the two lists can
+    name pairs that were not asked for; they are dropped here."""
+    first, second = (table.c[name] for name in columns)
+    wanted = set(unique(keys))
+    out: dict[Key, list[Advisory]] = {}
+    for chunk in chunked(sorted(wanted)):
+        query = (
+            select(first, second, advisory.c.pk, advisory.c.modified, advisory.c.payload)
+            .join(advisory, advisory.c.pk == table.c.advisory_pk)
+            .where(
+                first.in_(sorted({k[0] for k in chunk})),
+                second.in_(sorted({k[1] for k in chunk})),
+                _LIVE,
+            )
+        )
+        if "platform" in table.c:
+            query = query.where(table.c.platform.is_(False))
+        out.update(_grouped(conn, cache, query, wanted))
+    return out
 
 
 def read_by_package(
     conn: Connection, cache: AdvisoryCache, keys: Iterable[Key]
 ) -> dict[Key, list[Advisory]]:
     """Live advisories per (ecosystem family, canonical name)."""
-    p = advisory_package.c
-    out: dict[Key, list[Advisory]] = {}
-    for chunk in chunked(unique(keys)):
-        k = _keys(chunk, "family", "name")
-        query = (
-            select(p.family, p.name, advisory.c.pk, advisory.c.modified, advisory.c.payload)
-            .select_from(k)
-            .join(advisory_package, and_(p.family == k.c.family, p.name == k.c.name))
-            .join(advisory, advisory.c.pk == p.advisory_pk)
-            .where(_LIVE)
-        )
-        out.update(_grouped(conn, cache, query))
-    return out
+    return _pair_lookup(conn, cache, advisory_package, ("family", "name"), keys)
 
 
 def read_by_cpe(
@@ -118,19 +139,7 @@ def read_by_cpe(
     returned: a component is never vulnerable for being a platform, and returning them
     would fetch thousands of records for a common OS.  Platform evidence is checked
     against the SBOM's own components during matching."""
-    c = advisory_cpe.c
-    out: dict[Key, list[Advisory]] = {}
-    for chunk in chunked(unique(keys)):
-        k = _keys(chunk, "vendor", "product")
-        query = (
-            select(c.vendor, c.product, advisory.c.pk, advisory.c.modified, advisory.c.payload)
-            .select_from(k)
-            .join(advisory_cpe, and_(c.vendor == k.c.vendor, c.product == k.c.product))
-            .join(advisory, advisory.c.pk == c.advisory_pk)
-            .where(_LIVE, c.platform.is_(False))
-        )
-        out.update(_grouped(conn, cache, query))
-    return out
+    return _pair_lookup(conn, cache, advisory_cpe, ("vendor", "product"), keys)
 
 
 def read_covered_families(conn: Connection, families: Iterable[str]) -> frozenset[str]:
