@@ -112,3 +112,17 @@ def test_no_usable_score_is_unknown() -> None:
     broken = replace(record, severities=(Severity(SeverityType.CVSS_V3, "CVSS:3.1/nonsense"),))
     assert choose_severity([broken]) == (SeverityRating.UNKNOWN, ())
     assert choose_severity([]) == (SeverityRating.UNKNOWN, ())
+
+
+def test_cvss4_safety_values_parse_and_count() -> None:
+    """Supplemental Safety (S:P) parses without changing the score; MSI:S/MSA:S raise it."""
+    base = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
+    assert score_vector(base).base_score == 9.3  # FIRST calculator value of this vector
+    assert score_vector(base + "/S:P").base_score == 9.3
+    no_impact = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N"
+    safety = score_vector(no_impact + "/MSI:S/MSA:S")
+    assert score_vector(no_impact).base_score == 0.0
+    assert safety.base_score > 9.0
+    assert safety.rating is SeverityRating.CRITICAL
+    with pytest.raises(CvssVectorError):
+        score_vector(base + "/S:Q")

@@ -183,6 +183,9 @@ class Advisory:
     cwes: tuple[str, ...] = ()
     status: str | None = None
     provenance: Provenance | None = None
+    exploit_references: tuple[str, ...] = ()
+    """References the source marks as exploit evidence (NVD tag ``Exploit``, OSV type
+    ``EVIDENCE``, CVE 5 tag ``exploit``): input to the SSVC *Exploitation* value."""
 
     @property
     def is_withdrawn(self) -> bool:

@@ -17,7 +17,7 @@ from medwarden.intel.cvss import choose_severity
 from medwarden.intel.model import Advisory, EpssScore, KevEntry, Source
 from medwarden.matching.aliases import AliasGroups, preferred_id
 from medwarden.matching.base import AdvisoryIndex
-from medwarden.matching.model import Finding, Match
+from medwarden.matching.model import Exploitation, Finding, Match
 
 __all__ = ["RecordMatch", "fold_findings"]
 
@@ -82,6 +82,8 @@ def _finding(ref: str, group: list[RecordMatch], ctx: _Context) -> Finding:
     cves = sorted(i for i in ids if _is_cve(i))
     epss = [ctx.epss[c] for c in cves if c in ctx.epss]
     fixed = (v for rm in group for v in rm.match.fixed_versions)
+    kev = next((ctx.kev[c] for c in cves if c in ctx.kev), None)
+    exploits = tuple(dict.fromkeys(u for r in (*matched, *extra) for u in r.exploit_references))
     return Finding(
         component_ref=ref,
         vulnerability_id=preferred_id(ids),
@@ -90,10 +92,19 @@ def _finding(ref: str, group: list[RecordMatch], ctx: _Context) -> Finding:
         summary=_summary([*matched, *extra]),
         severity=rating,
         scores=scores,
-        kev=next((ctx.kev[c] for c in cves if c in ctx.kev), None),
+        kev=kev,
         epss=max(epss, key=lambda e: e.score) if epss else None,
         fixed_versions=tuple(dict.fromkeys(fixed)),
+        exploitation=_exploitation(kev is not None, exploits),
+        exploit_references=exploits,
     )
+
+
+def _exploitation(in_kev: bool, exploits: tuple[str, ...]) -> Exploitation:
+    """SSVC Exploitation: KEV means active; an exploit reference, a public PoC."""
+    if in_kev:
+        return Exploitation.ACTIVE
+    return Exploitation.PUBLIC_POC if exploits else Exploitation.NONE
 
 
 def _component_findings(ref: str, found: Iterable[RecordMatch], ctx: _Context) -> list[Finding]:

@@ -16,6 +16,7 @@ from medwarden.intel.model import EpssScore, KevEntry, Source
 
 __all__ = [
     "Evidence",
+    "Exploitation",
     "Finding",
     "Match",
     "MatchMethod",
@@ -33,6 +34,20 @@ class MatchMethod(StrEnum):
     PURL_RANGE = "purl-range"
     PURL_VERSION_LIST = "purl-version-list"
     CPE_CONFIGURATION = "cpe-configuration"
+
+
+class Exploitation(StrEnum):
+    """The SSVC *Exploitation* decision point, derived from intelligence.
+
+    ``active``: the CVE is in CISA KEV; ``public_poc``: a source marks a reference as an
+    exploit or exploitation evidence; ``none``: neither.  (Internal or ISAO reports of
+    exploitation and manual overrides with rationale belong to triage, not to a scan.)
+    See https://certcc.github.io/SSVC/reference/decision_points/exploitation/
+    """
+
+    NONE = "none"
+    PUBLIC_POC = "public_poc"
+    ACTIVE = "active"
 
 
 class SkipReason(StrEnum):
@@ -103,6 +118,8 @@ class Finding:
     epss: EpssScore | None = None
     fixed_versions: tuple[str, ...] = ()
     suppression: Suppression | None = None
+    exploitation: Exploitation = Exploitation.NONE
+    exploit_references: tuple[str, ...] = ()
 
     @property
     def suppressed(self) -> bool:

@@ -137,6 +137,8 @@ def _finding(finding: Finding, component: Component | None) -> dict[str, Any]:
         ],
         "cvss_score": best.base_score if best else None,
         "kev": None if finding.kev is None else _kev(finding.kev),
+        "exploitation": finding.exploitation.value,
+        "exploit_references": list(finding.exploit_references),
         "epss": None if finding.epss is None else _epss(finding.epss),
         "fixed_versions": list(finding.fixed_versions),
         "matches": [_match(m) for m in finding.matches],

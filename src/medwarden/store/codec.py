@@ -124,6 +124,7 @@ def encode_advisory(adv: Advisory) -> bytes:
     if adv.configurations:
         out["configurations"] = [_configuration(c) for c in adv.configurations]
     _put(out, "references", adv.references)
+    _put(out, "exploit_references", adv.exploit_references)
     _put(out, "cwes", adv.cwes)
     _put(out, "status", adv.status)
     if adv.provenance is not None:
@@ -186,6 +187,7 @@ def _decode(d: Json) -> Advisory:
         affected=tuple(_decode_affected(p) for p in d.get("affected", ())),
         configurations=tuple(_decode_configuration(c) for c in d.get("configurations", ())),
         references=tuple(d.get("references", ())),
+        exploit_references=tuple(d.get("exploit_references", ())),
         cwes=tuple(d.get("cwes", ())),
         status=d.get("status"),
         provenance=None if prov is None else _decode_provenance(prov),

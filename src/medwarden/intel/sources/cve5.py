@@ -119,6 +119,7 @@ def parse_cve5_document(document: Any, *, provenance: Provenance) -> list[Adviso
                 "/containers/cna/cpeApplicability",
             ),
             references=tuple(dict.fromkeys(u for p, c in tagged for u in _references(c, ctx, p))),
+            exploit_references=tuple(dict.fromkeys(u for _p, c in tagged for u in _exploits(c))),
             cwes=tuple(dict.fromkeys(w for p, c in tagged for w in _cwes(c, ctx, p))),
             status=opt_str(meta, "state", ctx, "/cveMetadata"),
             provenance=provenance,
@@ -158,6 +159,21 @@ def _references(container: dict[str, Any], ctx: Ctx, pointer: str) -> list[str]:
         where = f"{pointer}/references/{index}"
         out.append(req_str(req_obj(item, ctx, where), "url", ctx, where))
     return out
+
+
+def _exploits(container: dict[str, Any]) -> list[str]:
+    """URLs of references tagged ``exploit`` (CVE JSON 5 reference tags)."""
+    items = container.get("references")
+    if type(items) is not list:
+        return []
+    return [
+        item["url"]
+        for item in items
+        if type(item) is dict
+        and type(item.get("tags")) is list
+        and "exploit" in item["tags"]
+        and type(item.get("url")) is str
+    ]
 
 
 def _cwes(container: dict[str, Any], ctx: Ctx, pointer: str) -> list[str]:

@@ -107,6 +107,7 @@ def parse_nvd_cve(
             opt_list(cve, "configurations", ctx, pointer), ctx, pointer + "/configurations"
         ),
         references=_references(opt_list(cve, "references", ctx, pointer), ctx, pointer),
+        exploit_references=_exploit_references(opt_list(cve, "references", ctx, pointer)),
         cwes=_cwes(opt_list(cve, "weaknesses", ctx, pointer), ctx, pointer + "/weaknesses"),
         status=status,
         provenance=provenance,
@@ -150,6 +151,18 @@ def _references(items: list[Any], ctx: Ctx, pointer: str) -> tuple[str, ...]:
             where = f"{pointer}/references/{index}"
             url = req_str(req_obj(item, ctx, where), "url", ctx, where)
         urls[url] = None
+    return tuple(urls)
+
+
+def _exploit_references(items: list[Any]) -> tuple[str, ...]:
+    """URLs of references NVD tags ``Exploit`` (malformed entries were reported already)."""
+    urls: dict[str, None] = {}
+    for item in items:
+        tags = item.get("tags") if type(item) is dict else None
+        if type(tags) is list and "Exploit" in tags:
+            url = item.get("url")
+            if type(url) is str and url:
+                urls[url] = None
     return tuple(urls)
 
 

@@ -101,6 +101,7 @@ def parse_osv_record(
         severities=_severities(opt_list(record, "severity", ctx, pointer), ctx, pointer),
         affected=_affected(opt_list(record, "affected", ctx, pointer), ctx, pointer + "/affected"),
         references=_references(opt_list(record, "references", ctx, pointer), ctx, pointer),
+        exploit_references=_evidence(opt_list(record, "references", ctx, pointer)),
         cwes=str_list(database, "cwe_ids", ctx, pointer + "/database_specific") if cwes else (),
         provenance=provenance,
     )
@@ -126,6 +127,19 @@ def _references(items: list[Any], ctx: Ctx, pointer: str) -> tuple[str, ...]:
             req_str(req_obj(item, ctx, where), "url", ctx, where)
         urls[url] = None  # type: ignore[index]
     return tuple(urls)
+
+
+def _evidence(items: list[Any]) -> tuple[str, ...]:
+    """URLs of references of type ``EVIDENCE`` (exploitation report or proof of concept)."""
+    return tuple(
+        dict.fromkeys(
+            item["url"]
+            for item in items
+            if type(item) is dict
+            and item.get("type") == "EVIDENCE"
+            and type(item.get("url")) is str
+        )
+    )
 
 
 def _affected(items: list[Any], ctx: Ctx, pointer: str) -> tuple[AffectedPackage, ...]:
