@@ -65,6 +65,7 @@ def summarise(report: ScanReport) -> dict[str, object]:
                 ),
                 "fixed": list(finding.fixed_versions),
                 "kev": finding.kev is not None,
+                "exploitation": finding.exploitation.value,
             }
         )
     skipped: dict[str, int] = {}
