@@ -176,3 +176,15 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def reference_urls(items: list[Any], ctx: Ctx, pointer: str) -> tuple[str, ...]:
+    """The distinct ``url`` of each ``{"url": ...}`` reference (NVD and OSV share the shape)."""
+    urls: dict[str, None] = {}
+    for index, item in enumerate(items):
+        url = item.get("url") if type(item) is dict else None
+        if type(url) is not str or not url:
+            where = f"{pointer}/references/{index}"
+            url = req_str(req_obj(item, ctx, where), "url", ctx, where)
+        urls[url] = None
+    return tuple(urls)

@@ -28,6 +28,7 @@ from medwarden.intel.sources._fields import (
     opt_obj,
     opt_str,
     opt_time,
+    reference_urls,
     req_obj,
     req_str,
     req_time,
@@ -106,7 +107,7 @@ def parse_nvd_cve(
         configurations=parse_cpe_configurations(
             opt_list(cve, "configurations", ctx, pointer), ctx, pointer + "/configurations"
         ),
-        references=_references(opt_list(cve, "references", ctx, pointer), ctx, pointer),
+        references=reference_urls(opt_list(cve, "references", ctx, pointer), ctx, pointer),
         exploit_references=_exploit_references(opt_list(cve, "references", ctx, pointer)),
         cwes=_cwes(opt_list(cve, "weaknesses", ctx, pointer), ctx, pointer + "/weaknesses"),
         status=status,
@@ -141,17 +142,6 @@ def _severities(metrics: dict[str, Any], ctx: Ctx, pointer: str) -> tuple[Severi
                 )
             )
     return tuple(out)
-
-
-def _references(items: list[Any], ctx: Ctx, pointer: str) -> tuple[str, ...]:
-    urls: dict[str, None] = {}
-    for index, item in enumerate(items):
-        url = item.get("url") if type(item) is dict else None
-        if type(url) is not str or not url:
-            where = f"{pointer}/references/{index}"
-            url = req_str(req_obj(item, ctx, where), "url", ctx, where)
-        urls[url] = None
-    return tuple(urls)
 
 
 def _exploit_references(items: list[Any]) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from medwarden.intel.sources._fields import (
     opt_obj,
     opt_str,
     opt_time,
+    reference_urls,
     req_obj,
     req_str,
     req_time,
@@ -100,7 +101,7 @@ def parse_osv_record(
         withdrawn=opt_time(record, "withdrawn", ctx, pointer),
         severities=_severities(opt_list(record, "severity", ctx, pointer), ctx, pointer),
         affected=_affected(opt_list(record, "affected", ctx, pointer), ctx, pointer + "/affected"),
-        references=_references(opt_list(record, "references", ctx, pointer), ctx, pointer),
+        references=reference_urls(opt_list(record, "references", ctx, pointer), ctx, pointer),
         exploit_references=_evidence(opt_list(record, "references", ctx, pointer)),
         cwes=str_list(database, "cwe_ids", ctx, pointer + "/database_specific") if cwes else (),
         provenance=provenance,
@@ -116,17 +117,6 @@ def _severities(items: list[Any], ctx: Ctx, pointer: str) -> tuple[Severity, ...
         if kind is not None:  # Ubuntu and other qualitative scales are not CVSS vectors
             out.append(Severity(type=kind, vector=req_str(entry, "score", ctx, where)))
     return tuple(out)
-
-
-def _references(items: list[Any], ctx: Ctx, pointer: str) -> tuple[str, ...]:
-    urls: dict[str, None] = {}
-    for index, item in enumerate(items):
-        url = item.get("url") if type(item) is dict else None
-        if type(url) is not str or not url:
-            where = f"{pointer}/references/{index}"
-            req_str(req_obj(item, ctx, where), "url", ctx, where)
-        urls[url] = None  # type: ignore[index]
-    return tuple(urls)
 
 
 def _evidence(items: list[Any]) -> tuple[str, ...]:
