@@ -9,7 +9,6 @@ before it is read.
 
 from __future__ import annotations
 
-import gzip
 import io
 import struct
 import zipfile
@@ -224,15 +223,26 @@ def iter_intel_bytes(
 
 
 def _gunzip(data: bytes, origin: str, limit: int) -> bytes:
+    """Inflate a gzip file (all members) in one call per member, at most ``limit`` bytes.
+
+    ``zlib`` directly is several times faster than ``gzip.GzipFile``'s chunked reads."""
+    out = bytearray()
+    rest = data
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            out = stream.read(limit + 1)
-    except (OSError, EOFError, zlib.error) as exc:
+        while rest and len(out) <= limit:
+            inflater = zlib.decompressobj(wbits=31)
+            out += inflater.decompress(rest, limit + 1 - len(out))
+            if inflater.unconsumed_tail:
+                break  # over the limit: refused below
+            if not inflater.eof:
+                raise IntelParseError("truncated gzip stream", location=Location(source=origin))
+            rest = inflater.unused_data
+    except zlib.error as exc:
         raise IntelParseError(
             f"corrupt gzip stream: {exc}", location=Location(source=origin)
         ) from None
     _check(len(out), limit, origin)
-    return out
+    return bytes(out)
 
 
 def iter_osv_zip(
