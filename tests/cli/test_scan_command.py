@@ -172,3 +172,50 @@ def test_real_subprocess_exit_codes(loaded_db: str, tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "[MW112]" in missing.stderr
+
+
+_XXE = (
+    '<?xml version="1.0"?>\n<!DOCTYPE bom [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
+    '<bom xmlns="http://cyclonedx.org/schema/bom/1.4" version="1"><components>'
+    '<component type="library"><name>&x;</name></component></components></bom>\n'
+)
+
+
+def _truncated(path: Path) -> None:
+    path.write_text('{\n  "bomFormat": "CycloneDX",\n  "specVersion": "1.6",\n  "compo')
+
+
+def _xxe(path: Path) -> None:
+    path.write_text(_XXE)
+
+
+def _huge(path: Path) -> None:
+    with path.open("wb") as handle:  # sparse: claims 2 GiB, occupies nothing
+        handle.truncate(2 * 1024**3)
+
+
+def _wrong_types(path: Path) -> None:
+    path.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6", "components": 7}))
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "where"),
+    [
+        (_truncated, "[MW112]", "line 4"),
+        (_xxe, "[MW112]", "bad.input"),
+        (_huge, "[MW101]", "bad.input"),
+        (_wrong_types, "[MW112]", "at /components"),
+    ],
+    ids=["truncated-json", "xml-external-entity", "2-GiB-claim", "wrong-types"],
+)
+def test_malformed_inputs_exit_2_naming_the_problem(
+    runner: CliRunner, loaded_db: str, tmp_path: Path, make: object, code: str, where: str
+) -> None:
+    """Truncated JSON, XXE, a 2 GiB file and wrong types each exit 2 with code and location."""
+    bad = tmp_path / "bad.input"
+    make(bad)  # type: ignore[operator]
+    result = runner.invoke(app, ["scan", str(bad), "--db", loaded_db])
+    assert result.exit_code == 2, result.stderr
+    assert code in result.stderr
+    assert where in result.stderr
+    assert "Traceback" not in result.stderr
