@@ -1,6 +1,6 @@
 """Measure the store: bulk load rate and index lookup times (not collected by pytest).
 
-Usage: python -m tests.store.measure_load PATH_OR_URL [COUNT]
+Usage: python -m benchmarks.bench_store PATH_OR_URL [COUNT]   (from the repository root)
 Builds COUNT synthetic OSV-like and NVD-like domain advisories, loads them in
 batches of 5,000 into a fresh store, reloads them (all unchanged), and times the
 AdvisoryIndex lookups a 1,000-component scan would make.
@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from medwarden.store import open_store
 from tests.store.synthetic import synthetic_advisories
+
+from medwarden.store import open_store
 
 BATCH = 5000
 
@@ -22,7 +23,7 @@ BATCH = 5000
 def _timed(label: str, action: Callable[[], Any]) -> Any:
     wall, cpu = time.perf_counter(), time.process_time()
     result = action()
-    print(f"{label}: wall {time.perf_counter() - wall:.3f}s cpu {time.process_time() - cpu:.3f}s")  # noqa: T201
+    print(f"{label}: wall {time.perf_counter() - wall:.3f}s cpu {time.process_time() - cpu:.3f}s")
     return result
 
 
@@ -36,7 +37,7 @@ def main(location: str, count: int) -> None:
         for i in range(0, count, BATCH):
             store.upsert_advisories(advisories[i : i + BATCH])
         load = time.perf_counter() - start
-        print(  # noqa: T201
+        print(
             f"store only: {count / load:,.0f} records/s; build+store: {count / (build + load):,.0f}"
         )
         _timed(
