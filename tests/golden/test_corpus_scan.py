@@ -22,6 +22,8 @@ from medwarden.sbom.reading import read_sbom_file
 from medwarden.services.intel_load import load_paths
 from medwarden.services.scan import ScanReport, scan_sbom
 from medwarden.store.db import SqlStore, open_store
+from tests.conftest import postgres_url
+from tests.store.conftest import fresh_pg_schema
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 EXPECTED = Path(__file__).parent / "expected"
@@ -39,13 +41,26 @@ def intel_paths() -> list[Path]:
     return [*sorted(p for p in root.iterdir() if p.is_dir()), GO_VULNDB_ZIP]
 
 
-@pytest.fixture(scope="module")
-def corpus_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
-    """A SQLite store holding all corpus intelligence."""
-    store = open_store(str(tmp_path_factory.mktemp("golden") / "golden.db"))
-    load_paths(store, intel_paths(), clock=CLOCK)
-    yield store
-    store.close()
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def corpus_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqlStore]:
+    """A store holding all corpus intelligence, on SQLite and on PostgreSQL in turn.
+
+    The same golden files hold for both backends: results must not depend on the database."""
+    if request.param == "sqlite":
+        with open_store(str(tmp_path_factory.mktemp("golden") / "golden.db")) as store:
+            load_paths(store, intel_paths(), clock=CLOCK)
+            yield store
+        return
+    base = postgres_url()
+    if base is None:
+        pytest.skip("MEDWARDEN_TEST_PG_URL is not set")
+    with fresh_pg_schema(base) as url, open_store(url) as store:
+        load_paths(store, intel_paths(), clock=CLOCK)
+        yield store
 
 
 def summarise(report: ScanReport) -> dict[str, object]:
