@@ -20,46 +20,63 @@ from medwarden.core.timestamps import parse_timestamp
 from medwarden.errors import UsageError
 
 if TYPE_CHECKING:
+    from medwarden.intel.fetch import SourceEndpoints
     from medwarden.services.intel_load import SyncBatchLike
     from medwarden.services.ports import IntelStore
 
-__all__ = ["available_sources", "run_sync"]
+__all__ = ["FEEDS", "run_sync"]
 
 Feed = Callable[[Any, "IntelStore"], Iterator[tuple[str, Iterable["SyncBatchLike"]]]]
 
 
-def available_sources() -> dict[SyncSource, Feed]:
-    """Return the feeds this installation can sync (empty when ``intel.fetch`` is missing)."""
-    try:
-        from medwarden.intel import fetch
-    except ImportError:
-        return {}
-    return _feeds(fetch)
+def _kev(ctx: _Context, _store: IntelStore) -> Iterator[tuple[str, Iterable[SyncBatchLike]]]:
+    from medwarden.intel.fetch import sync_kev
+
+    yield "kev", sync_kev(ctx.client, endpoints=ctx.endpoints)
 
 
-def _feeds(fetch: Any) -> dict[SyncSource, Feed]:
-    feeds: dict[SyncSource, Feed] = {}
-    if hasattr(fetch, "sync_kev"):
-        feeds[SyncSource.KEV] = lambda ctx, _store: iter([("kev", fetch.sync_kev(ctx.client))])
-    if hasattr(fetch, "sync_epss"):
-        feeds[SyncSource.EPSS] = lambda ctx, _store: iter([("epss", fetch.sync_epss(ctx.client))])
-    if hasattr(fetch, "sync_nvd"):
-        feeds[SyncSource.NVD] = lambda ctx, store: iter(
-            [("nvd", fetch.sync_nvd(ctx.client, since=_nvd_since(store), api_key=ctx.api_key))]
-        )
-    if hasattr(fetch, "sync_osv"):
-        feeds[SyncSource.OSV] = lambda ctx, store: (
-            (f"osv:{eco}", fetch.sync_osv(ctx.client, eco, since=_cursor(store, f"osv:{eco}")))
-            for eco in ctx.ecosystems
-        )
-    return feeds
+def _epss(ctx: _Context, _store: IntelStore) -> Iterator[tuple[str, Iterable[SyncBatchLike]]]:
+    from medwarden.intel.fetch import sync_epss
+
+    yield "epss", sync_epss(ctx.client, endpoints=ctx.endpoints)
+
+
+def _nvd(ctx: _Context, store: IntelStore) -> Iterator[tuple[str, Iterable[SyncBatchLike]]]:
+    from medwarden.intel.fetch import sync_nvd
+
+    since = _nvd_since(store)
+    yield "nvd", sync_nvd(ctx.client, since=since, api_key=ctx.api_key, endpoints=ctx.endpoints)
+
+
+def _osv(ctx: _Context, store: IntelStore) -> Iterator[tuple[str, Iterable[SyncBatchLike]]]:
+    from medwarden.intel.fetch import sync_osv
+
+    for eco in ctx.ecosystems:
+        since = _cursor(store, f"osv:{eco}")
+        yield f"osv:{eco}", sync_osv(ctx.client, eco, since=since, endpoints=ctx.endpoints)
+
+
+FEEDS: dict[SyncSource, Feed] = {
+    SyncSource.NVD: _nvd,
+    SyncSource.OSV: _osv,
+    SyncSource.KEV: _kev,
+    SyncSource.EPSS: _epss,
+}
+"""Every feed ``intel sync`` can fetch, by source."""
 
 
 class _Context:
-    """What feeds need: an HTTP client, the NVD API key and the OSV ecosystems."""
+    """What feeds need: an HTTP client, the feed URLs, the NVD API key, the OSV ecosystems."""
 
-    def __init__(self, client: Any, api_key: str | None, ecosystems: Sequence[str]) -> None:
+    def __init__(
+        self,
+        client: Any,
+        endpoints: SourceEndpoints,
+        api_key: str | None,
+        ecosystems: Sequence[str],
+    ) -> None:
         self.client = client
+        self.endpoints = endpoints
         self.api_key = api_key
         self.ecosystems = ecosystems
 
@@ -86,10 +103,14 @@ def run_sync(
     nvd_api_key_env: str,
     ecosystems: Sequence[str],
     *,
+    endpoints: SourceEndpoints | None = None,
     feeds: dict[SyncSource, Feed] | None = None,
 ) -> None:
-    """Sync ``sources`` into the store named by ``settings``; print counts per source."""
-    available = available_sources() if feeds is None else feeds
+    """Sync ``sources`` into the store named by ``settings``; print counts per source.
+
+    ``endpoints`` points the feeds at other URLs (an internal mirror in an isolated
+    network, or a test's replay server)."""
+    available = FEEDS if feeds is None else feeds
     for source in sources:
         if source not in available:
             raise UsageError(
@@ -100,6 +121,7 @@ def run_sync(
         raise UsageError("osv sync needs --osv-ecosystem (for example PyPI, npm, Go)")
     import httpx
 
+    from medwarden.intel.fetch import SourceEndpoints
     from medwarden.services.intel_load import store_batches
 
     api_key = read_secret(nvd_api_key_env)
@@ -107,7 +129,7 @@ def run_sync(
         httpx.Client(timeout=60.0, follow_redirects=True) as client,
         open_intel_store(settings, create=True) as store,
     ):
-        context = _Context(client, api_key, ecosystems)
+        context = _Context(client, endpoints or SourceEndpoints(), api_key, ecosystems)
         for source in sources:
             for key, batches in available[source](context, store):
                 report = store_batches(store, batches, clock=SystemClock(), cursor_key=key)

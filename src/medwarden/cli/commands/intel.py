@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 
 _DB_HELP = "Store path or SQLAlchemy URL (default: MEDWARDEN_DB, then the user data dir)."
+_URL_HELP = "URL of the {} (default: the public feed; set it for an internal mirror)."
 
 
 class SyncSource(StrEnum):
@@ -151,13 +152,25 @@ def sync(
         list[str] | None, typer.Option(help="OSV ecosystem to sync (repeatable).")
     ] = None,
     db: Annotated[str | None, typer.Option(help=_DB_HELP)] = None,
+    nvd_url: Annotated[str | None, typer.Option(help=_URL_HELP.format("NVD CVE API 2.0"))] = None,
+    osv_url: Annotated[str | None, typer.Option(help=_URL_HELP.format("OSV bucket"))] = None,
+    kev_url: Annotated[str | None, typer.Option(help=_URL_HELP.format("KEV JSON feed"))] = None,
+    epss_url: Annotated[str | None, typer.Option(help=_URL_HELP.format("EPSS CSV"))] = None,
 ) -> None:
-    """Fetch new and changed records from the online feeds into the store."""
+    """Fetch new and changed records from the online feeds (or a mirror of them) into the store."""
     from medwarden.cli.sync import run_sync
+    from medwarden.intel.fetch import SourceEndpoints
 
     settings = settings_for(db)
     chosen = tuple(source) if source else _default_sources(osv_ecosystem)
-    run_sync(settings, chosen, nvd_api_key_env, tuple(osv_ecosystem or ()))
+    default = SourceEndpoints()
+    endpoints = SourceEndpoints(
+        nvd_cves=nvd_url or default.nvd_cves,
+        osv_base=osv_url or default.osv_base,
+        kev=kev_url or default.kev,
+        epss=epss_url or default.epss,
+    )
+    run_sync(settings, chosen, nvd_api_key_env, tuple(osv_ecosystem or ()), endpoints=endpoints)
 
 
 def _default_sources(ecosystems: list[str] | None) -> tuple[SyncSource, ...]:
