@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from medwarden.matching.model import Finding, SeverityRating
+from medwarden.matching.model import Exploitation, Finding, SeverityRating
 from medwarden.reports._view import best_score, component_index, ordered_findings
 from medwarden.sbom.model import Component, IssueSeverity
 
@@ -59,7 +59,7 @@ def render_scan_table(
 
 def _findings_table(findings: list[Finding], components: dict[str, Component]) -> Table:
     table = Table(title="Findings", show_lines=False, expand=False)
-    for column in ("Component", "Version", "Vulnerability", "Severity", "CVSS", "KEV"):
+    for column in ("Component", "Version", "Vulnerability", "Severity", "CVSS", "Exploit"):
         table.add_column(column, no_wrap=column != "Vulnerability")
     table.add_column("EPSS (pct)", justify="right")
     table.add_column("Fixed in")
@@ -88,11 +88,20 @@ def _row(finding: Finding, component: Component | None) -> list[str | Text]:
         vuln,
         Text(finding.severity.value, style=_STYLES[finding.severity]),
         f"{best.base_score:.1f}" if best else "-",
-        Text("KEV", style="bold red") if finding.kev else "",
+        _exploit_cell(finding),
         f"{epss.score:.3f} ({epss.percentile * 100:.0f}%)" if epss else "-",
         ", ".join(finding.fixed_versions) or "-",
         method,
     ]
+
+
+def _exploit_cell(finding: Finding) -> str | Text:
+    """SSVC Exploitation: ``KEV`` (active, in CISA KEV), ``PoC`` (public exploit), or blank."""
+    if finding.exploitation is Exploitation.ACTIVE:
+        return Text("KEV", style="bold red")
+    if finding.exploitation is Exploitation.PUBLIC_POC:
+        return Text("PoC", style="yellow")
+    return ""
 
 
 def _print_summary(console: Console, report: ScanReport, show_suppressed: bool) -> None:
