@@ -23,7 +23,8 @@ run: install  ## load the bundled sample intelligence and scan the bundled sampl
 
 test: install  ## everything CI runs: lint, type checks, layers, all tests on SQLite and PostgreSQL
 	$(MAKE) lint
-	MEDWARDEN_TEST_PG_URL=$$(bash .ci/postgres.sh) $(BIN)/pytest -n 2 -p no:cacheprovider
+	MEDWARDEN_TEST_PG_URL=$$(bash .ci/postgres.sh) $(BIN)/pytest -n 2 -p no:cacheprovider \
+	  --cov=medwarden --cov-branch --cov-report=term:skip-covered
 
 test-fast: install  ## tests without PostgreSQL
 	$(BIN)/pytest -n 2 -m "not postgres"

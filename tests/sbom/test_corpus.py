@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -70,14 +69,11 @@ def test_corpus_file_reads(
     assert (not errors) is valid, errors
 
 
-def test_juice_shop_reads_fast(sbom_dir: Path) -> None:
-    """The 1,119-component juice-shop SBOM reads and validates in well under a second."""
-    path = sbom_dir / "juice-shop-14.1.1.cdx-1.6.json"
-    read_sbom_file(path)  # compile and cache the 1.6 validator
-    # CPU time, not wall time: other test workers share the machine.
-    started = time.process_time()
-    result = read_sbom_file(path)
-    assert time.process_time() - started < 0.8
+def test_juice_shop_root_is_read(sbom_dir: Path) -> None:
+    """The juice-shop SBOM's root component gives the document's name and version.
+
+    (Its read time is measured by ``benchmarks/bench_scan.py``, not asserted here.)"""
+    result = read_sbom_file(sbom_dir / "juice-shop-14.1.1.cdx-1.6.json")
     assert result.sbom.name == "juice-shop"
     assert result.sbom.version == "14.1.1"
 
