@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from medwarden.cli.app import app
+from tests.store.conftest import store_url  # noqa: F401 - every backend, for CLI tests too
 
 SAMPLE = Path(__file__).parents[2] / "src" / "medwarden" / "data" / "sample"
 SAMPLE_SBOM = SAMPLE / "sbom.cdx.json"

@@ -12,6 +12,7 @@ from medwarden.errors import (
     SbomParseError,
     StoreError,
     UsageError,
+    VerificationError,
     VexError,
 )
 
@@ -78,9 +79,10 @@ def test_read_secret() -> None:
         (StoreError("x"), ExitCode.INTERNAL),
         (MatchError("x"), ExitCode.INTERNAL),
         (RuntimeError("x"), ExitCode.INTERNAL),
+        (VerificationError("x"), ExitCode.INTEGRITY),
     ],
 )
 def test_exit_code_mapping(error: BaseException, code: ExitCode) -> None:
-    """Usage, input and config errors map to 2; store, match and other errors to 3."""
+    """Usage, input and config errors map to 2; store, match and other errors to 3; integrity 4."""
     assert exit_code_for(error) == code
-    assert (ExitCode.OK, ExitCode.FINDINGS) == (0, 1)
+    assert (ExitCode.OK, ExitCode.FINDINGS, ExitCode.INTEGRITY) == (0, 1, 4)

@@ -68,19 +68,19 @@ class _NewerScripts:
 
     def get_heads(self) -> list[str]:
         """A head the database has not reached."""
-        return ["0002"]
+        return ["0003"]
 
     def walk_revisions(self) -> list[SimpleNamespace]:
-        """Both revisions are known."""
-        return [SimpleNamespace(revision="0002"), SimpleNamespace(revision="0001")]
+        """Every revision is known."""
+        return [SimpleNamespace(revision=r) for r in ("0003", "0002", "0001")]
 
 
 def test_older_schema_is_refused(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A store at a known but older revision is refused with a hint to upgrade."""
     open_store(store_url).close()
     monkeypatch.setattr(migrate, "_scripts", _NewerScripts)
-    monkeypatch.setattr(migrate, "HEAD_REVISION", "0002")
-    with pytest.raises(StoreSchemaError, match="older schema revision 0001") as info:
+    monkeypatch.setattr(migrate, "HEAD_REVISION", "0003")
+    with pytest.raises(StoreSchemaError, match="older schema revision 0002") as info:
         open_store(store_url)
     assert "upgrade_store" in info.value.diagnostics()
 

@@ -9,6 +9,8 @@ code  meaning
       file, unusable configuration (:class:`UsageError`, :class:`InputError`,
       :class:`ConfigError`); the error's diagnostics go to stderr
 3     internal or store error: the database failed, or a bug in medwarden
+4     integrity check failed (:class:`VerificationError`): for ``audit verify``,
+      an audit event was altered, deleted, inserted or reordered
 ====  ==========================================================================
 """
 
@@ -16,7 +18,13 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from medwarden.errors import ConfigError, InputError, MedwardenError, UsageError
+from medwarden.errors import (
+    ConfigError,
+    InputError,
+    MedwardenError,
+    UsageError,
+    VerificationError,
+)
 
 __all__ = ["ExitCode", "exit_code_for"]
 
@@ -28,12 +36,15 @@ class ExitCode(IntEnum):
     FINDINGS = 1
     USAGE = 2
     INTERNAL = 3
+    INTEGRITY = 4
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """Return the exit code for an error that ended a command."""
     if isinstance(error, UsageError | InputError | ConfigError):
         return ExitCode.USAGE
+    if isinstance(error, VerificationError):
+        return ExitCode.INTEGRITY
     if isinstance(error, MedwardenError):
         return ExitCode.INTERNAL
     return ExitCode.INTERNAL

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -12,7 +14,7 @@ if TYPE_CHECKING:
 
     from medwarden.store.intel_repository import SqlStore
 
-__all__ = ["err_console", "open_intel_store", "settings_for"]
+__all__ = ["actor_name", "err_console", "open_intel_store", "settings_for"]
 
 
 def settings_for(db: str | None) -> Settings:
@@ -32,3 +34,13 @@ def open_intel_store(settings: Settings, *, create: bool) -> SqlStore:
     from medwarden.store.db import open_store
 
     return open_store(settings.db, create=create)
+
+
+def actor_name(given: str | None) -> str:
+    """Who runs this command, for the audit trail: ``--actor``, else the OS user name."""
+    if given is not None and given.strip():
+        return given.strip()
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return f"uid:{os.getuid()}"

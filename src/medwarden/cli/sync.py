@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from medwarden.cli.commands.intel import SyncSource, print_counts
-from medwarden.cli.runtime import open_intel_store
+from medwarden.cli.runtime import actor_name, open_intel_store
 from medwarden.config import Settings, read_secret
 from medwarden.core.clock import SystemClock
 from medwarden.core.timestamps import parse_timestamp
@@ -105,11 +105,13 @@ def run_sync(
     *,
     endpoints: SourceEndpoints | None = None,
     feeds: dict[SyncSource, Feed] | None = None,
+    actor: str | None = None,
 ) -> None:
     """Sync ``sources`` into the store named by ``settings``; print counts per source.
 
     ``endpoints`` points the feeds at other URLs (an internal mirror in an isolated
-    network, or a test's replay server)."""
+    network, or a test's replay server).  Each feed's sync is recorded in the audit
+    trail as ``intel.sync`` by ``actor`` (default: the OS user name)."""
     available = FEEDS if feeds is None else feeds
     for source in sources:
         if source not in available:
@@ -125,6 +127,7 @@ def run_sync(
     from medwarden.services.intel_load import store_batches
 
     api_key = read_secret(nvd_api_key_env)
+    who = actor_name(actor)
     with (
         httpx.Client(timeout=60.0, follow_redirects=True) as client,
         open_intel_store(settings, create=True) as store,
@@ -132,5 +135,12 @@ def run_sync(
         context = _Context(client, endpoints or SourceEndpoints(), api_key, ecosystems)
         for source in sources:
             for key, batches in available[source](context, store):
-                report = store_batches(store, batches, clock=SystemClock(), cursor_key=key)
+                report = store_batches(
+                    store,
+                    batches,
+                    clock=SystemClock(),
+                    cursor_key=key,
+                    audit=store.audit,
+                    actor=who,
+                )
                 print_counts(report, title=f"Synced {key}")

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Protocol
 
 from medwarden.core.clock import Clock
+from medwarden.errors import InputError
 from medwarden.intel.files import WorkUnit, iter_unit, plan_units
 from medwarden.intel.model import Advisory, EpssScore, IntelRecord, KevEntry, Source
-from medwarden.services.ports import IntelStore, UpsertCounts
+from medwarden.services.intel_audit import intel_event, require_actor
+from medwarden.services.ports import AuditLog, IntelStore, UpsertCounts
 
 __all__ = [
     "BATCH_SIZE",
@@ -263,24 +265,35 @@ def load_paths(
     clock: Clock,
     on_progress: Callable[[LoadProgress], None] | None = None,
     workers: int | None = None,
+    audit: AuditLog | None = None,
+    actor: str | None = None,
 ) -> LoadReport:
     """Load every record found under ``paths`` into ``store``; return counts per source.
 
     ``workers`` is the number of parser processes (0: parse in this process); by
-    default it is chosen from the input size (:func:`default_workers`).
+    default it is chosen from the input size (:func:`default_workers`).  With
+    ``audit``, one ``intel.load`` event by ``actor`` records the load (also a load
+    stopped by bad input: what was written before the error stays written).
     """
+    require_actor(audit, actor)
     started = clock.now()
     roots = list(paths)
-    planned = [(path, unit) for path in roots for unit in plan_units(path)]
-    if workers is None:
-        workers = default_workers(sum(unit.size for _path, unit in planned))
-    jobs = [_Job(unit, started) for _path, unit in planned]
+    inputs: dict[str, object] = {"paths": [str(path.resolve()) for path in roots]}
     totals = _Totals()
-    for (path, _unit), outcome in zip(planned, _outcomes(store, jobs, workers), strict=True):
-        totals.add(outcome)
-        if on_progress is not None:
-            on_progress(LoadProgress(path, totals.records))
+    try:
+        planned = [(path, unit) for path in roots for unit in plan_units(path)]
+        if workers is None:
+            workers = default_workers(sum(unit.size for _path, unit in planned))
+        jobs = [_Job(unit, started) for _path, unit in planned]
+        for (path, _unit), outcome in zip(planned, _outcomes(store, jobs, workers), strict=True):
+            totals.add(outcome)
+            if on_progress is not None:
+                on_progress(LoadProgress(path, totals.records))
+    except InputError as exc:
+        _audit(audit, "intel.load", actor, clock, totals.counts, totals.records, inputs, exc)
+        raise
     _record_load_time(store, totals.counts, clock)
+    _audit(audit, "intel.load", actor, clock, totals.counts, totals.records, inputs)
     seconds = (clock.now() - started).total_seconds()
     return LoadReport(
         counts=dict(sorted(totals.counts.items())),
@@ -288,6 +301,32 @@ def load_paths(
         paths=tuple(roots),
         seconds=seconds,
         batches=totals.batches,
+    )
+
+
+def _audit(
+    audit: AuditLog | None,
+    action: str,
+    actor: str | None,
+    clock: Clock,
+    counts: dict[str, UpsertCounts],
+    records: int,
+    inputs: dict[str, object],
+    error: InputError | None = None,
+) -> None:
+    """Append the load's event to ``audit`` (when one was given)."""
+    if audit is None or actor is None:
+        return
+    audit.append(
+        intel_event(
+            action,
+            actor=actor,
+            at=clock.now(),
+            counts=counts,
+            records=records,
+            inputs=inputs,
+            error=error,
+        )
     )
 
 
@@ -316,16 +355,29 @@ def store_batches(
     *,
     clock: Clock,
     cursor_key: str | None = None,
+    audit: AuditLog | None = None,
+    actor: str | None = None,
 ) -> LoadReport:
-    """Write fetched batches to ``store``, moving the sync cursor after each stored batch."""
+    """Write fetched batches to ``store``, moving the sync cursor after each stored batch.
+
+    With ``audit``, one ``intel.sync`` event by ``actor`` records the sync (feed,
+    counts per source, last cursor), also when a fetch failed part way."""
+    require_actor(audit, actor)
     started = clock.now()
     batcher = _Batcher(store)
-    for batch in batches:
-        for record in batch.records:
-            batcher.add(record)
-        batcher.flush_all()
-        if batch.cursor is not None:
-            store.set_cursor(cursor_key or batch.source.value, batch.cursor, clock.now())
+    inputs: dict[str, object] = {"feed": cursor_key, "cursor": None}
+    try:
+        for batch in batches:
+            for record in batch.records:
+                batcher.add(record)
+            batcher.flush_all()
+            if batch.cursor is not None:
+                store.set_cursor(cursor_key or batch.source.value, batch.cursor, clock.now())
+                inputs["cursor"] = batch.cursor
+    except InputError as exc:
+        _audit(audit, "intel.sync", actor, clock, batcher.counts, batcher.written, inputs, exc)
+        raise
+    _audit(audit, "intel.sync", actor, clock, batcher.counts, batcher.written, inputs)
     seconds = (clock.now() - started).total_seconds()
     return LoadReport(
         counts=dict(sorted(batcher.counts.items())),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from medwarden.audit.model import AuditEvent, EventDraft
 from medwarden.intel.model import Advisory, EpssScore, KevEntry
 from medwarden.matching.base import AdvisoryIndex
 
-__all__ = ["IntelStore", "SourceStatus", "UpsertCounts"]
+__all__ = ["AuditLog", "IntelStore", "SourceStatus", "UpsertCounts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,4 +70,23 @@ class IntelStore(AdvisoryIndex, Protocol):
 
     def status(self) -> list[SourceStatus]:
         """Counts and freshness per source."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The append-only audit trail: events can be appended and read, never changed.
+
+    Implementations assign ``seq`` and ``prev_hash`` inside the write transaction, so
+    concurrent writers (threads or processes) never fork the chain."""
+
+    def append(self, draft: EventDraft) -> AuditEvent:
+        """Seal ``draft`` as the next event of the chain, store it, and return it."""
+        ...
+
+    def events(self, after_seq: int = 0) -> Iterator[AuditEvent]:
+        """Yield the stored events with ``seq > after_seq`` in ``seq`` order, streaming."""
+        ...
+
+    def head(self) -> tuple[int, str]:
+        """The last event's ``(seq, hash)``; ``(0, GENESIS)`` when the trail is empty."""
         ...

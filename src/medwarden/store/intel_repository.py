@@ -33,6 +33,7 @@ from medwarden.store._reads import (
     read_summaries,
 )
 from medwarden.store._writes import write_advisories, write_epss, write_kev
+from medwarden.store.audit_repository import SqlAuditLog
 from medwarden.store.schema import advisory, epss, kev, source_state
 
 if TYPE_CHECKING:
@@ -44,10 +45,13 @@ Key = tuple[str, str]
 
 
 class SqlStore:
-    """The intelligence mirror on SQLite or PostgreSQL; close it (or use ``with``) when done."""
+    """The intelligence mirror on SQLite or PostgreSQL; close it (or use ``with``) when done.
+
+    ``audit`` is the store's audit trail (:class:`~medwarden.services.ports.AuditLog`)."""
 
     def __init__(self, database: Database, *, cache_size: int = 50_000) -> None:
         self.database = database
+        self.audit = SqlAuditLog(database)
         self._cache = AdvisoryCache(cache_size)
 
     @property

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Dialect,
@@ -41,6 +42,7 @@ __all__ = [
     "advisory_cpe",
     "advisory_package",
     "alias",
+    "audit_event",
     "epss",
     "kev",
     "source_state",
@@ -182,3 +184,22 @@ source_state = Table(
     Column("last_loaded_at", UtcDateTime),
 )
 """Per source: how far the incremental sync got and when it last loaded."""
+
+audit_event = Table(
+    "audit_event",
+    METADATA,
+    Column("seq", _PK, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("subject_type", Text, nullable=False),
+    Column("subject_id", Text, nullable=False),
+    Column("before_json", Text),
+    Column("after_json", Text),
+    Column("reason", Text),
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    CheckConstraint("seq >= 1", name="seq_positive"),
+)
+"""The audit trail, one row per event; append-only (migration 0002 adds triggers refusing
+``UPDATE`` and ``DELETE``).  ``before_json``/``after_json`` hold canonical JSON text."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from medwarden.cli.runtime import err_console, open_intel_store, settings_for
+from medwarden.cli.runtime import actor_name, err_console, open_intel_store, settings_for
 
 if TYPE_CHECKING:
     from medwarden.services.intel_load import LoadReport
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 
 _DB_HELP = "Store path or SQLAlchemy URL (default: MEDWARDEN_DB, then the user data dir)."
+_ACTOR_HELP = "Who runs this, for the audit trail (default: the OS user name)."
 _URL_HELP = "URL of the {} (default: the public feed; set it for an internal mirror)."
 
 
@@ -46,30 +48,37 @@ def load(
         int | None,
         typer.Option(min=0, help="Parser processes (0: none; default: by input size)."),
     ] = None,
+    actor: Annotated[str | None, typer.Option(help=_ACTOR_HELP)] = None,
 ) -> None:
-    """Load NVD, CVE 5, OSV, KEV and EPSS files into the store."""
+    """Load NVD, CVE 5, OSV, KEV and EPSS files into the store (recorded as intel.load)."""
     from medwarden.core.clock import SystemClock
     from medwarden.services.intel_load import load_paths
 
     settings = settings_for(db)
+    who = actor_name(actor)
     with open_intel_store(settings, create=True) as store:
+        run = partial(
+            load_paths,
+            store,
+            paths,
+            clock=SystemClock(),
+            workers=workers,
+            audit=store.audit,
+            actor=who,
+        )
         if settings.progress:
             from rich.progress import Progress, SpinnerColumn, TextColumn
 
             columns = (SpinnerColumn(), TextColumn("{task.description}"))
             with Progress(*columns, console=err_console(), transient=True) as bar:
                 task = bar.add_task("loading", total=None)
-                report = load_paths(
-                    store,
-                    paths,
-                    clock=SystemClock(),
-                    workers=workers,
+                report = run(
                     on_progress=lambda p: bar.update(
                         task, description=f"{p.records:,} records from {p.path}"
                     ),
                 )
         else:
-            report = load_paths(store, paths, clock=SystemClock(), workers=workers)
+            report = run()
     print_counts(report, title="Loaded")
 
 
@@ -156,6 +165,7 @@ def sync(
     osv_url: Annotated[str | None, typer.Option(help=_URL_HELP.format("OSV bucket"))] = None,
     kev_url: Annotated[str | None, typer.Option(help=_URL_HELP.format("KEV JSON feed"))] = None,
     epss_url: Annotated[str | None, typer.Option(help=_URL_HELP.format("EPSS CSV"))] = None,
+    actor: Annotated[str | None, typer.Option(help=_ACTOR_HELP)] = None,
 ) -> None:
     """Fetch new and changed records from the online feeds (or a mirror of them) into the store."""
     from medwarden.cli.sync import run_sync
@@ -170,7 +180,14 @@ def sync(
         kev=kev_url or default.kev,
         epss=epss_url or default.epss,
     )
-    run_sync(settings, chosen, nvd_api_key_env, tuple(osv_ecosystem or ()), endpoints=endpoints)
+    run_sync(
+        settings,
+        chosen,
+        nvd_api_key_env,
+        tuple(osv_ecosystem or ()),
+        endpoints=endpoints,
+        actor=actor,
+    )
 
 
 def _default_sources(ecosystems: list[str] | None) -> tuple[SyncSource, ...]:
