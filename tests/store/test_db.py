@@ -82,7 +82,7 @@ def test_older_schema_is_refused(store_url: str, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(migrate, "HEAD_REVISION", "0003")
     with pytest.raises(StoreSchemaError, match="older schema revision 0002") as info:
         open_store(store_url)
-    assert "upgrade_store" in info.value.diagnostics()
+    assert "medwarden store upgrade" in info.value.diagnostics()
 
 
 def test_upgrade_store_migrates_an_empty_database(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typer import _click
 from typer.core import TyperGroup
 
 from medwarden import __version__
-from medwarden.cli.commands import audit, intel, sbom, scan
+from medwarden.cli.commands import audit, intel, sbom, scan, store
 from medwarden.cli.exit_codes import ExitCode, exit_code_for
 from medwarden.errors import MedwardenError
 
@@ -56,6 +56,7 @@ app.command("scan", no_args_is_help=True)(scan.scan)
 app.add_typer(intel.app, name="intel")
 app.add_typer(sbom.app, name="sbom")
 app.add_typer(audit.app, name="audit")
+app.add_typer(store.app, name="store")
 
 
 def _version(value: bool) -> None:

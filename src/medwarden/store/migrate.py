@@ -98,7 +98,7 @@ def _check_revision(conn: Connection, *, create: bool, upgrade: bool) -> bool:
     if not upgrade:
         raise StoreSchemaError(
             f"the store has the older schema revision {', '.join(sorted(current))}",
-            hint="back it up, then run the store upgrade (medwarden.store.upgrade_store)",
+            hint="back it up, then run `medwarden store upgrade`",
         )
     return True
 
