@@ -50,3 +50,21 @@ def test_status_counts_per_source(store: SqlStore) -> None:
     assert by_source["nvd"].last_loaded_at is None
     assert by_source["kev"].records == 1
     assert by_source["epss"].newest_modified == DAY2
+
+
+def test_kev_and_epss_keep_their_provenance(store: SqlStore) -> None:
+    """KEV entries and EPSS scores keep source, fetch time, digest and origin; a re-fetch of
+    the same data is unchanged and keeps the provenance of the first copy."""
+    from dataclasses import replace
+
+    from medwarden.intel.model import Provenance, Source
+
+    first = Provenance(Source.KEV, DAY1, "a" * 64, "https://example.test/kev.json")
+    later = replace(first, fetched_at=DAY2, digest="b" * 64)
+    entry = replace(kev_entry("CVE-1"), provenance=first)
+    store.upsert_kev([entry])
+    assert store.upsert_kev([replace(entry, provenance=later)]) == UpsertCounts(unchanged=1)
+    assert store.kev_entries(["CVE-1"])["CVE-1"].provenance == first
+    scored = Provenance(Source.EPSS, DAY2, "c" * 64, "epss.csv.gz")
+    store.upsert_epss([EpssScore("CVE-1", 0.1, 0.5, DAY1, "v2023", scored)])
+    assert store.epss_scores(["CVE-1"])["CVE-1"].provenance == scored

@@ -151,10 +151,13 @@ def sync_kev(
     client: httpx.Client,
     *,
     endpoints: SourceEndpoints = SourceEndpoints(),
+    clock: Clock | None = None,
     options: HttpOptions = DEFAULT_HTTP,
 ) -> Iterator[SyncBatch]:
     """Yield the whole KEV catalog; the cursor is the latest ``dateAdded``."""
-    records = tuple(parse_kev_json(fetch_kev(client, endpoints.kev, options=options)))
+    data = fetch_kev(client, endpoints.kev, options=options)
+    fetched_at = (clock or SystemClock()).now()
+    records = tuple(parse_kev_json(data, origin=endpoints.kev, fetched_at=fetched_at))
     newest = max((r.date_added for r in records), default=None)
     yield SyncBatch(Source.KEV, records, newest.isoformat() if newest else None, endpoints.kev)
 
@@ -163,11 +166,13 @@ def sync_epss(
     client: httpx.Client,
     *,
     endpoints: SourceEndpoints = SourceEndpoints(),
+    clock: Clock | None = None,
     options: HttpOptions = DEFAULT_HTTP,
 ) -> Iterator[SyncBatch]:
     """Yield today's EPSS scores; the cursor is the file's ``score_date``."""
     data = fetch_epss(client, endpoints.epss, options=options)
-    records = tuple(parse_epss_csv(data, origin=endpoints.epss))
+    fetched_at = (clock or SystemClock()).now()
+    records = tuple(parse_epss_csv(data, origin=endpoints.epss, fetched_at=fetched_at))
     dates = {r.score_date for r in records if r.score_date is not None}
     cursor = max(dates).isoformat() if dates else None
     yield SyncBatch(Source.EPSS, records, cursor, endpoints.epss)

@@ -205,6 +205,7 @@ class KevEntry:
     due_date: datetime | None = None
     known_ransomware: str | None = None
     required_action: str | None = None
+    provenance: Provenance | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,7 @@ class EpssScore:
     percentile: float
     score_date: datetime | None = None
     model_version: str | None = None
+    provenance: Provenance | None = None
 
 
 IntelRecord = Advisory | KevEntry | EpssScore

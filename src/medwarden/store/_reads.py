@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, Select, Table, Text, column, select, values
 
-from medwarden.intel.model import Advisory, EpssScore, KevEntry, Source
+from medwarden.intel.model import Advisory, EpssScore, KevEntry, Provenance, Source
 from medwarden.store._batching import chunked, unique
 from medwarden.store.codec import decode_advisory
 from medwarden.store.schema import advisory, advisory_cpe, advisory_package, alias, epss, kev
@@ -185,7 +185,17 @@ def _kev(m: RowMapping) -> KevEntry:
         m["due_date"],
         m["known_ransomware"],
         m["required_action"],
+        _provenance(Source.KEV, m["fetched_at"], m["digest"], m["origin"]),
     )
+
+
+def _provenance(
+    source: Source, fetched_at: datetime | None, digest: str | None, origin: str | None
+) -> Provenance | None:
+    """The provenance stored beside a KEV entry or EPSS score (None for older rows)."""
+    if fetched_at is None or digest is None:
+        return None
+    return Provenance(source, fetched_at, digest, origin)
 
 
 def read_kev(conn: Connection, cve_ids: Iterable[str]) -> dict[str, KevEntry]:
@@ -202,12 +212,10 @@ def read_epss(conn: Connection, cve_ids: Iterable[str]) -> dict[str, EpssScore]:
     out: dict[str, EpssScore] = {}
     e = epss.c
     for chunk in chunked(unique(cve_ids)):
-        rows = conn.execute(
-            select(e.cve_id, e.score, e.percentile, e.score_date, e.model_version).where(
-                e.cve_id.in_(chunk)
-            )
-        )
-        out.update((r[0], EpssScore(r[0], r[1], r[2], r[3], r[4])) for r in rows)
+        columns = (e.cve_id, e.score, e.percentile, e.score_date, e.model_version)
+        provenance = (e.fetched_at, e.digest, e.origin)
+        rows = conn.execute(select(*columns, *provenance).where(e.cve_id.in_(chunk)))
+        out.update((r[0], EpssScore(*r[:5], _provenance(Source.EPSS, *r[5:]))) for r in rows)
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
 
 from medwarden.core.clock import ensure_utc
-from medwarden.intel.model import Advisory, EpssScore, KevEntry
+from medwarden.intel.model import Advisory, EpssScore, KevEntry, Provenance
 from medwarden.services.ports import UpsertCounts
 from medwarden.store._batching import chunked
 from medwarden.store._bulk import bulk_insert
@@ -147,6 +147,7 @@ def _kev_row(entry: KevEntry) -> Row:
         "due_date": entry.due_date,
         "known_ransomware": entry.known_ransomware,
         "required_action": entry.required_action,
+        **_provenance_columns(entry.provenance),
     }
 
 
@@ -157,6 +158,20 @@ def _epss_row(score: EpssScore) -> Row:
         "percentile": score.percentile,
         "score_date": score.score_date,
         "model_version": score.model_version,
+        **_provenance_columns(score.provenance),
+    }
+
+
+_PROVENANCE_COLUMNS = ("fetched_at", "digest", "origin")
+
+
+def _provenance_columns(provenance: Provenance | None) -> Row:
+    if provenance is None:
+        return dict.fromkeys(_PROVENANCE_COLUMNS)
+    return {
+        "fetched_at": provenance.fetched_at,
+        "digest": provenance.digest,
+        "origin": provenance.origin,
     }
 
 
@@ -198,8 +213,15 @@ def _write_keyed(
 
 
 def _normalised(row: Row) -> tuple[Any, ...]:
-    """Row values in key order, datetimes in UTC, for change detection."""
-    return tuple(ensure_utc(v) if isinstance(v, datetime) else v for _k, v in sorted(row.items()))
+    """Row values in key order, datetimes in UTC, for change detection.
+
+    Provenance columns do not count: the same entry fetched again is unchanged (and
+    keeps the provenance of the copy first stored)."""
+    return tuple(
+        ensure_utc(v) if isinstance(v, datetime) else v
+        for k, v in sorted(row.items())
+        if k not in _PROVENANCE_COLUMNS
+    )
 
 
 def write_kev(conn: Connection, entries: Sequence[KevEntry]) -> UpsertCounts:

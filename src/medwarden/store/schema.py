@@ -162,6 +162,9 @@ kev = Table(
     Column("due_date", UtcDateTime),
     Column("known_ransomware", Text),
     Column("required_action", Text),
+    Column("fetched_at", UtcDateTime),
+    Column("digest", Text),
+    Column("origin", Text),
 )
 """The CISA KEV catalog, one row per CVE."""
 
@@ -173,6 +176,9 @@ epss = Table(
     Column("percentile", Float, nullable=False),
     Column("score_date", UtcDateTime),
     Column("model_version", Text),
+    Column("fetched_at", UtcDateTime),
+    Column("digest", Text),
+    Column("origin", Text),
 )
 """The latest FIRST EPSS score per CVE."""
 

@@ -9,15 +9,16 @@ nothing but their arguments, and malformed input raises
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from medwarden.core.clock import ensure_utc
 from medwarden.core.digests import sha256_hex
-from medwarden.intel.model import IntelRecord, Provenance, Source
+from medwarden.intel.model import EpssScore, IntelRecord, KevEntry, Provenance, Source
 
-__all__ = ["DocumentParser", "IntelFormat", "make_provenance"]
+__all__ = ["DocumentParser", "IntelFormat", "make_provenance", "with_provenance"]
 
 
 class IntelFormat(StrEnum):
@@ -37,6 +38,14 @@ class DocumentParser(Protocol):
     def __call__(self, document: Any, *, provenance: Provenance) -> Sequence[IntelRecord]:
         """Return the records of ``document``; raise IntelParseError when it is malformed."""
         ...
+
+
+_Keyed = TypeVar("_Keyed", KevEntry, EpssScore)
+
+
+def with_provenance(records: list[_Keyed], provenance: Provenance) -> list[_Keyed]:
+    """``records`` (KEV entries or EPSS scores) each carrying ``provenance``."""
+    return [replace(record, provenance=provenance) for record in records]
 
 
 def make_provenance(

@@ -12,7 +12,8 @@ from typing import Any
 
 from medwarden.core.timestamps import parse_timestamp
 from medwarden.errors import IntelParseError, Location
-from medwarden.intel.model import EpssScore, Provenance
+from medwarden.intel.model import EpssScore, Provenance, Source
+from medwarden.intel.sources.base import make_provenance, with_provenance
 
 __all__ = ["looks_like_epss", "parse_epss_csv", "parse_epss_csv_document"]
 
@@ -26,8 +27,20 @@ def looks_like_epss(head: bytes) -> bool:
     return text.startswith((b"#model_version", _HEADER.encode()))
 
 
-def parse_epss_csv(data: bytes, *, origin: str | None = None) -> list[EpssScore]:
-    """Parse an EPSS scores CSV; gzip-compressed input is decompressed first."""
+def parse_epss_csv(
+    data: bytes, *, origin: str | None = None, fetched_at: datetime | None = None
+) -> list[EpssScore]:
+    """Parse an EPSS scores CSV; gzip-compressed input is decompressed first.
+
+    With ``fetched_at``, every score carries provenance (digest of ``data`` as given)."""
+    scores = _parse_bytes(data, origin)
+    if fetched_at is None:
+        return scores
+    provenance = make_provenance(Source.EPSS, data, fetched_at=fetched_at, origin=origin)
+    return with_provenance(scores, provenance)
+
+
+def _parse_bytes(data: bytes, origin: str | None) -> list[EpssScore]:
     if data.startswith(_GZIP_MAGIC):
         try:
             data = gzip.decompress(data)
@@ -45,8 +58,8 @@ def parse_epss_csv(data: bytes, *, origin: str | None = None) -> list[EpssScore]
 
 
 def parse_epss_csv_document(document: Any, *, provenance: Provenance) -> list[EpssScore]:
-    """Parse EPSS CSV bytes (the registry's entry point)."""
-    return parse_epss_csv(bytes(document), origin=provenance.origin)
+    """Parse EPSS CSV bytes (the registry's entry point); every score carries ``provenance``."""
+    return with_provenance(_parse_bytes(bytes(document), provenance.origin), provenance)
 
 
 def _parse_text(text: str, origin: str | None) -> list[EpssScore]:

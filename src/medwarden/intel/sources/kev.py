@@ -13,8 +13,9 @@ from typing import Any
 
 from medwarden.core.timestamps import parse_timestamp
 from medwarden.errors import IntelParseError, Location
-from medwarden.intel.model import KevEntry, Provenance
+from medwarden.intel.model import KevEntry, Provenance, Source
 from medwarden.intel.sources._fields import Ctx, load_json, opt_str, req_obj, req_str, req_time
+from medwarden.intel.sources.base import make_provenance, with_provenance
 
 __all__ = [
     "KEV_CSV_HEADER",
@@ -34,24 +35,36 @@ def looks_like_kev(document: Any) -> bool:
     return type(document) is dict and "catalogVersion" in document
 
 
-def parse_kev_json(data: bytes, *, origin: str | None = None) -> list[KevEntry]:
-    """Parse the KEV catalog in its JSON form."""
-    return _kev_json(load_json(data, Ctx(origin)), Ctx(origin))
+def parse_kev_json(
+    data: bytes, *, origin: str | None = None, fetched_at: datetime | None = None
+) -> list[KevEntry]:
+    """Parse the KEV catalog in its JSON form (with ``fetched_at``, entries carry provenance)."""
+    entries = _kev_json(load_json(data, Ctx(origin)), Ctx(origin))
+    if fetched_at is None:
+        return entries
+    provenance = make_provenance(Source.KEV, data, fetched_at=fetched_at, origin=origin)
+    return with_provenance(entries, provenance)
 
 
 def parse_kev_json_document(document: Any, *, provenance: Provenance) -> list[KevEntry]:
-    """Parse a decoded KEV JSON catalog (``provenance`` gives the file name for errors)."""
-    return _kev_json(document, Ctx(provenance.origin))
+    """Parse a decoded KEV JSON catalog; every entry carries ``provenance``."""
+    return with_provenance(_kev_json(document, Ctx(provenance.origin)), provenance)
 
 
-def parse_kev_csv(data: bytes, *, origin: str | None = None) -> list[KevEntry]:
-    """Parse the KEV catalog in its CSV form."""
-    return _kev_csv(data, origin)
+def parse_kev_csv(
+    data: bytes, *, origin: str | None = None, fetched_at: datetime | None = None
+) -> list[KevEntry]:
+    """Parse the KEV catalog in its CSV form (with ``fetched_at``, entries carry provenance)."""
+    entries = _kev_csv(data, origin)
+    if fetched_at is None:
+        return entries
+    provenance = make_provenance(Source.KEV, data, fetched_at=fetched_at, origin=origin)
+    return with_provenance(entries, provenance)
 
 
 def parse_kev_csv_document(document: Any, *, provenance: Provenance) -> list[KevEntry]:
-    """Parse KEV CSV bytes (the registry's entry point)."""
-    return _kev_csv(bytes(document), provenance.origin)
+    """Parse KEV CSV bytes (the registry's entry point); every entry carries ``provenance``."""
+    return with_provenance(_kev_csv(bytes(document), provenance.origin), provenance)
 
 
 def _kev_json(document: Any, ctx: Ctx) -> list[KevEntry]:
