@@ -1,9 +1,9 @@
 """Load vulnerability intelligence from files: the format is sniffed from content.
 
 :func:`iter_intel` reads a file or a directory tree (sorted, deterministic) of NVD
-API pages or records, CVE JSON 5 records, OSV records, OSV ``all.zip`` archives
-(members are streamed, never extracted), the KEV catalog (JSON or CSV) and EPSS
-CSVs; ``.gz`` files are decompressed on the fly.  Every file is size-checked
+API pages or records, CVE JSON 5 records, OSV records, CSAF 2.0 documents, OSV
+``all.zip`` archives (members are streamed, never extracted), the KEV catalog (JSON
+or CSV) and EPSS CSVs; ``.gz`` files are decompressed on the fly.  Every file is size-checked
 before it is read.
 """
 
@@ -44,6 +44,7 @@ _SOURCE_OF: dict[IntelFormat, Source] = {
     IntelFormat.KEV_JSON: Source.KEV,
     IntelFormat.KEV_CSV: Source.KEV,
     IntelFormat.EPSS_CSV: Source.EPSS,
+    IntelFormat.CSAF: Source.CSAF,
 }
 
 
@@ -216,7 +217,7 @@ def iter_intel_bytes(
         raise IntelParseError(
             "not a vulnerability intelligence document medwarden knows",
             location=Location(source=origin),
-            hint="expected NVD API 2.0, CVE JSON 5, OSV, KEV JSON/CSV or EPSS CSV",
+            hint="expected NVD API 2.0, CVE JSON 5, OSV, CSAF 2.0, KEV JSON/CSV or EPSS CSV",
         )
     provenance = make_provenance(_SOURCE_OF[fmt], raw, fetched_at=fetched_at, origin=origin)
     yield from PARSERS[fmt](document, provenance=provenance)

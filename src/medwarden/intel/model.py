@@ -39,6 +39,7 @@ class Source(StrEnum):
     OSV = "osv"
     KEV = "kev"
     EPSS = "epss"
+    CSAF = "csaf"
 
 
 class RangeType(StrEnum):

@@ -17,7 +17,7 @@ from medwarden.matching.aliases import AliasGroups
 
 __all__ = ["InMemoryIndex"]
 
-_SUMMARY_PREFERENCE = {Source.NVD: 0, Source.CVE5: 1, Source.OSV: 2}
+_SUMMARY_PREFERENCE = {Source.NVD: 0, Source.CVE5: 1, Source.OSV: 2, Source.CSAF: 3}
 
 
 def _package_keys(advisory: Advisory) -> set[tuple[str, str]]:

@@ -37,7 +37,12 @@ __all__ = [
 Key = tuple[str, str]
 _LIVE = advisory.c.withdrawn.is_(None)
 # Which record speaks for an id held by several sources (summary and severity).
-_SOURCE_RANK = {Source.NVD.value: 0, Source.CVE5.value: 1, Source.OSV.value: 2}
+_SOURCE_RANK = {
+    Source.NVD.value: 0,
+    Source.CVE5.value: 1,
+    Source.OSV.value: 2,
+    Source.CSAF.value: 3,
+}
 
 
 class AdvisoryCache:

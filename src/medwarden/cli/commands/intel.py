@@ -50,7 +50,7 @@ def load(
     ] = None,
     actor: Annotated[str | None, typer.Option(help=_ACTOR_HELP)] = None,
 ) -> None:
-    """Load NVD, CVE 5, OSV, KEV and EPSS files into the store (recorded as intel.load)."""
+    """Load NVD, CVE 5, OSV, CSAF 2.0, KEV and EPSS files into the store (audited)."""
     from medwarden.core.clock import SystemClock
     from medwarden.services.intel_load import load_paths
 

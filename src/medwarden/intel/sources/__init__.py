@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from medwarden.intel.sources.base import DocumentParser, IntelFormat, make_provenance
+from medwarden.intel.sources.csaf import looks_like_csaf, parse_csaf, parse_csaf_document
 from medwarden.intel.sources.cve5 import looks_like_cve5, parse_cve5, parse_cve5_document
 from medwarden.intel.sources.epss import looks_like_epss, parse_epss_csv, parse_epss_csv_document
 from medwarden.intel.sources.kev import (
@@ -29,6 +30,7 @@ __all__ = [
     "DocumentParser",
     "IntelFormat",
     "make_provenance",
+    "parse_csaf",
     "parse_cve5",
     "parse_epss_csv",
     "parse_kev_csv",
@@ -59,6 +61,7 @@ PARSERS: Mapping[IntelFormat, DocumentParser] = _registry(
         (IntelFormat.KEV_JSON, parse_kev_json_document),
         (IntelFormat.KEV_CSV, parse_kev_csv_document),
         (IntelFormat.EPSS_CSV, parse_epss_csv_document),
+        (IntelFormat.CSAF, parse_csaf_document),
     ]
 )
 """Document parser per format; JSON formats take the decoded value, CSV formats bytes."""
@@ -66,6 +69,8 @@ PARSERS: Mapping[IntelFormat, DocumentParser] = _registry(
 
 def sniff_json(document: Any) -> IntelFormat | None:
     """Return the format of a decoded JSON document, or ``None`` when it is none of ours."""
+    if looks_like_csaf(document):
+        return IntelFormat.CSAF
     if looks_like_cve5(document):
         return IntelFormat.CVE5
     if looks_like_kev(document):

@@ -30,6 +30,7 @@ class IntelFormat(StrEnum):
     KEV_JSON = "kev-json"
     KEV_CSV = "kev-csv"
     EPSS_CSV = "epss-csv"
+    CSAF = "csaf-2.0"
 
 
 class DocumentParser(Protocol):
