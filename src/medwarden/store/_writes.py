@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
 
 from medwarden.core.clock import ensure_utc
-from medwarden.intel.model import Advisory, EpssScore, KevEntry, Provenance
+from medwarden.intel.model import EpssScore, KevEntry, Provenance
 from medwarden.services.ports import UpsertCounts
 from medwarden.store._batching import chunked
 from medwarden.store._bulk import bulk_insert
@@ -24,12 +24,11 @@ from medwarden.store._rows import (
     EncodedAdvisory,
     alias_rows,
     cpe_rows,
-    encode_advisories,
     package_rows,
 )
 from medwarden.store.schema import advisory, advisory_cpe, advisory_package, alias, epss, kev
 
-__all__ = ["write_advisories", "write_encoded", "write_epss", "write_kev"]
+__all__ = ["write_encoded", "write_epss", "write_kev"]
 
 Row = dict[str, Any]
 _INDEX_TABLES = (advisory_package, advisory_cpe, alias)
@@ -104,16 +103,13 @@ def _insert_index_rows(conn: Connection, records: Iterable[tuple[int, EncodedAdv
         bulk_insert(conn, table, [row for pk, enc in live for row in build(pk, enc)])
 
 
-def write_advisories(conn: Connection, batch: Sequence[Advisory]) -> UpsertCounts:
-    """Insert new advisories, replace older stored copies, ignore same-or-older ones."""
-    return write_encoded(conn, encode_advisories(batch))
-
-
 _PG_WRITE_LOCK = 0x6D656478  # one transaction-scoped lock for every advisory write
 
 
 def write_encoded(conn: Connection, batch: Sequence[EncodedAdvisory]) -> UpsertCounts:
-    """:func:`write_advisories` for advisories already encoded.
+    """Insert new advisories, replace older stored copies, ignore same-or-older ones.
+
+    The advisories come encoded (:func:`~medwarden.store._rows.encode_advisories`).
 
     Writers are serialised (SQLite by its write lock, PostgreSQL by a transaction-level
     advisory lock), so two parallel loaders holding the same record never both insert

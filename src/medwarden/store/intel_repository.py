@@ -32,7 +32,8 @@ from medwarden.store._reads import (
     read_kev,
     read_summaries,
 )
-from medwarden.store._writes import write_advisories, write_epss, write_kev
+from medwarden.store._rows import encode_advisories
+from medwarden.store._writes import write_encoded, write_epss, write_kev
 from medwarden.store.audit_repository import SqlAuditLog
 from medwarden.store.schema import advisory, epss, kev, source_state
 
@@ -80,11 +81,16 @@ class SqlStore:
     # -- IntelStore: writes -------------------------------------------------------------
 
     def upsert_advisories(self, advisories: Sequence[Advisory]) -> UpsertCounts:
-        """Insert new records, replace older copies, ignore same-or-older ones; one transaction."""
+        """Insert new records, replace older copies, ignore same-or-older ones; one transaction.
+
+        Records are encoded before the write transaction begins, so the database's write
+        lock is held only for the statements (parallel loaders encode concurrently)."""
         if not advisories:
             return UpsertCounts()
-        with paused_gc(), self.database.write("storing advisories") as conn:
-            return write_advisories(conn, advisories)
+        with paused_gc():
+            encoded = encode_advisories(advisories)
+            with self.database.write("storing advisories") as conn:
+                return write_encoded(conn, encoded)
 
     def opener(self) -> Callable[[], SqlStore]:
         """A picklable callable opening this store again (in a worker process)."""
