@@ -192,6 +192,9 @@ def parse_cpe_configurations(
 
 
 def _node(value: Any, ctx: Ctx, pointer: str) -> CpeNode:
+    fast = _fast_node(value)
+    if fast is not None:
+        return fast
     node = req_obj(value, ctx, pointer)
     items = opt_list(node, "cpeMatch", ctx, pointer)
     matches = tuple(
@@ -204,6 +207,24 @@ def _node(value: Any, ctx: Ctx, pointer: str) -> CpeNode:
     return CpeNode(
         operator=operator, matches=matches, negate=opt_bool(node, "negate", False, ctx, pointer)
     )
+
+
+def _fast_node(value: Any) -> CpeNode | None:
+    """Build a well-formed node without the checking helpers; ``None`` sends it to them."""
+    if type(value) is not dict:
+        return None
+    items = value.get("cpeMatch")
+    operator = value.get("operator", "OR")
+    negate = value.get("negate", False)
+    if type(items) is not list or operator not in ("OR", "AND") or type(negate) is not bool:
+        return None
+    matches = []
+    for item in items:
+        match = _fast_match(item)
+        if match is None:
+            return None
+        matches.append(match)
+    return CpeNode(operator=operator, matches=tuple(matches), negate=negate)
 
 
 _BOUNDS = (
