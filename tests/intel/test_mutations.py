@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from medwarden.errors import IntelParseError
 from medwarden.intel.model import Advisory
-from medwarden.intel.sources import parse_cve5, parse_nvd, parse_osv
+from medwarden.intel.sources import parse_csaf, parse_cve5, parse_nvd, parse_osv
 
 FETCHED = datetime(2026, 1, 1, tzinfo=UTC)
 INTEL = Path(__file__).parents[1] / "fixtures" / "intel"
@@ -26,6 +26,9 @@ SAMPLES: list[tuple[Callable[..., list[Advisory]], str]] = [
     (parse_osv, "osv/GHSA-8hfj-j24r-96c4.json"),
     (parse_cve5, "cve5/CVE-2024-3094.json"),
     (parse_cve5, "cve5/CVE-2023-39325.json"),
+    (parse_csaf, "../csaf/guac_rhsa-csaf.json"),
+    (parse_csaf, "../csaf/oasis_bsi-2022-0001.json"),
+    (parse_csaf, "../csaf/oasis_rhsa-2021_5186.json"),
 ]
 WRONG = st.sampled_from([None, 0, 1.5, True, "", "x", [], [1], {}, {"a": 1}])
 
