@@ -28,7 +28,7 @@ from medwarden.store._rows import (
 )
 from medwarden.store.schema import advisory, advisory_cpe, advisory_package, alias, epss, kev
 
-__all__ = ["write_encoded", "write_epss", "write_kev"]
+__all__ = ["next_change_seq", "write_encoded", "write_epss", "write_kev"]
 
 Row = dict[str, Any]
 _INDEX_TABLES = (advisory_package, advisory_cpe, alias)
@@ -79,18 +79,29 @@ def _allocate_pks(conn: Connection, count: int) -> list[int]:
     return list(range(top + 1, top + 1 + count))
 
 
-def _insert_new(conn: Connection, new: list[EncodedAdvisory]) -> list[int]:
+def next_change_seq(conn: Connection, table: Table) -> int:
+    """The ``change_seq`` of the batch being written: one more than the largest stored.
+
+    Called under the write lock (SQLite's database lock, PostgreSQL's advisory lock), so
+    batches get increasing numbers in commit order and a reader that processed every
+    change up to N never misses a later commit with a smaller number."""
+    top = conn.execute(select(func.max(table.c.change_seq))).scalar_one()
+    return int(top or 0) + 1
+
+
+def _insert_new(conn: Connection, new: list[EncodedAdvisory], seq: int) -> list[int]:
     if not new:
         return []
     pks = _allocate_pks(conn, len(new))
-    bulk_insert(conn, advisory, [{"pk": pk, **e.row} for pk, e in zip(pks, new, strict=True)])
+    rows = [{"pk": pk, "change_seq": seq, **e.row} for pk, e in zip(pks, new, strict=True)]
+    bulk_insert(conn, advisory, rows)
     return pks
 
 
-def _replace(conn: Connection, replaced: list[tuple[int, EncodedAdvisory]]) -> None:
+def _replace(conn: Connection, replaced: list[tuple[int, EncodedAdvisory]], seq: int) -> None:
     if not replaced:
         return
-    rows = [{"b_pk": pk, **enc.row} for pk, enc in replaced]
+    rows = [{"b_pk": pk, "change_seq": seq, **enc.row} for pk, enc in replaced]
     conn.execute(update(advisory).where(advisory.c.pk == bindparam("b_pk")), rows)
     for chunk in chunked(pk for pk, _adv in replaced):
         for table in _INDEX_TABLES:
@@ -104,6 +115,7 @@ def _insert_index_rows(conn: Connection, records: Iterable[tuple[int, EncodedAdv
 
 
 _PG_WRITE_LOCK = 0x6D656478  # one transaction-scoped lock for every advisory write
+_PG_KEV_LOCK = 0x6D65646B  # and one for KEV writes (their change_seq must be ordered too)
 
 
 def write_encoded(conn: Connection, batch: Sequence[EncodedAdvisory]) -> UpsertCounts:
@@ -126,8 +138,9 @@ def write_encoded(conn: Connection, batch: Sequence[EncodedAdvisory]) -> UpsertC
             new.append(enc)
         elif enc.modified > stored["modified"]:
             replaced.append((stored["pk"], enc))
-    pks = _insert_new(conn, new)
-    _replace(conn, replaced)
+    seq = next_change_seq(conn, advisory) if new or replaced else 0
+    pks = _insert_new(conn, new, seq)
+    _replace(conn, replaced, seq)
     _insert_index_rows(conn, [*zip(pks, new, strict=True), *replaced])
     unchanged = duplicates + len(newest) - len(new) - len(replaced)
     return UpsertCounts(len(new), len(replaced), unchanged)
@@ -190,7 +203,10 @@ def _is_older(new: Row, old: Row, date_column: str | None) -> bool:
 def _write_keyed(
     conn: Connection, table: Table, rows: list[Row], date_column: str | None
 ) -> UpsertCounts:
-    """Upsert rows keyed by ``cve_id``: insert new, update changed, skip same or older."""
+    """Upsert rows keyed by ``cve_id``: insert new, update changed, skip same or older.
+
+    Tables with a ``change_seq`` column get the batch's number on every inserted or
+    changed row, so re-evaluation finds what changed."""
     latest = {row["cve_id"]: row for row in rows}
     stored = _stored_rows(conn, table, latest)
     new = [row for key, row in latest.items() if key not in stored]
@@ -201,6 +217,10 @@ def _write_keyed(
         and _normalised(row) != _normalised(stored[key])
         and not _is_older(row, stored[key], date_column)
     ]
+    if "change_seq" in table.c and (new or changed):
+        seq = next_change_seq(conn, table)
+        for row in (*new, *changed):
+            row["change_seq"] = seq
     if new:
         conn.execute(insert(table), new)
     if changed:
@@ -216,12 +236,14 @@ def _normalised(row: Row) -> tuple[Any, ...]:
     return tuple(
         ensure_utc(v) if isinstance(v, datetime) else v
         for k, v in sorted(row.items())
-        if k not in _PROVENANCE_COLUMNS
+        if k not in _PROVENANCE_COLUMNS and k != "change_seq"
     )
 
 
 def write_kev(conn: Connection, entries: Sequence[KevEntry]) -> UpsertCounts:
     """Insert or replace KEV catalog entries."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_KEV_LOCK})
     return _write_keyed(conn, kev, [_kev_row(e) for e in entries], None)
 
 

@@ -11,29 +11,21 @@ Only portable types are used so the same metadata serves SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
-    MetaData,
     Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.types import TypeDecorator
 
-from medwarden.core.clock import ensure_utc
+from medwarden.store._metadata import METADATA, PK, UtcDateTime
 
 __all__ = [
     "METADATA",
@@ -48,40 +40,10 @@ __all__ = [
     "source_state",
 ]
 
-METADATA = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-    }
-)
-"""All tables of the store; Alembic compares migrations against it."""
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite drops the zone on its own)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Store every datetime in UTC."""
-        return None if value is None else ensure_utc(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        """Return an aware UTC datetime (SQLite returns naive values written in UTC)."""
-        return None if value is None else ensure_utc(value)
-
-
-# BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY is the rowid alias).
-_PK = BigInteger().with_variant(Integer(), "sqlite")
-
 advisory = Table(
     "advisory",
     METADATA,
-    Column("pk", _PK, primary_key=True, autoincrement=True),
+    Column("pk", PK, primary_key=True, autoincrement=True),
     Column("record_id", Text, nullable=False),
     Column("source", Text, nullable=False),
     Column("modified", UtcDateTime, nullable=False),
@@ -94,6 +56,9 @@ advisory = Table(
     Column("digest", Text),
     Column("origin", Text),
     Column("license", Text),
+    # Which write batch last inserted or replaced the row (re-evaluation reads past it).
+    Column("change_seq", BigInteger),
+    Index(None, "change_seq"),
     # (record_id, source): also serves lookups by record id alone (aliases, summaries).
     UniqueConstraint("record_id", "source"),
 )
@@ -104,7 +69,7 @@ advisory_package = Table(
     METADATA,
     Column(
         "advisory_pk",
-        _PK,
+        PK,
         ForeignKey("advisory.pk", ondelete="CASCADE"),
         primary_key=True,
     ),
@@ -120,7 +85,7 @@ advisory_cpe = Table(
     METADATA,
     Column(
         "advisory_pk",
-        _PK,
+        PK,
         ForeignKey("advisory.pk", ondelete="CASCADE"),
         primary_key=True,
     ),
@@ -141,7 +106,7 @@ alias = Table(
     METADATA,
     Column(
         "advisory_pk",
-        _PK,
+        PK,
         ForeignKey("advisory.pk", ondelete="CASCADE"),
         primary_key=True,
     ),
@@ -162,6 +127,7 @@ kev = Table(
     Column("due_date", UtcDateTime),
     Column("known_ransomware", Text),
     Column("required_action", Text),
+    Column("change_seq", BigInteger),
     Column("fetched_at", UtcDateTime),
     Column("digest", Text),
     Column("origin", Text),
@@ -194,7 +160,7 @@ source_state = Table(
 audit_event = Table(
     "audit_event",
     METADATA,
-    Column("seq", _PK, primary_key=True, autoincrement=False),
+    Column("seq", PK, primary_key=True, autoincrement=False),
     Column("at", UtcDateTime, nullable=False),
     Column("actor", Text, nullable=False),
     Column("action", Text, nullable=False),
@@ -209,3 +175,8 @@ audit_event = Table(
 )
 """The audit trail, one row per event; append-only (migration 0002 adds triggers refusing
 ``UPDATE`` and ``DELETE``).  ``before_json``/``after_json`` hold canonical JSON text."""
+
+
+# The other table groups register themselves on METADATA; import them so that the
+# metadata Alembic compares against is always complete.
+from medwarden.store import schema_auth, schema_ops, schema_portfolio  # noqa: E402, F401

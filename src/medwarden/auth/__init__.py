@@ -1,0 +1,1 @@
+"""Authentication and authorisation: roles, permissions, password and API-token hashing."""

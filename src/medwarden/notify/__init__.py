@@ -1,0 +1,1 @@
+"""Notifications: new findings, KEV additions, end of support, liveness; signed webhooks, e-mail."""

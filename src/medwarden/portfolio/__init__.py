@@ -1,0 +1,1 @@
+"""The portfolio: products, releases, SBOM revisions, component support, finding deltas."""

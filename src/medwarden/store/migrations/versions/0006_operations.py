@@ -1,0 +1,23 @@
+"""Operations: monitoring runs, alerts, notification outbox, jobs.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-25
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Create the tables (filled in with the feature)."""
+
+
+def downgrade() -> None:
+    """Drop them again."""
