@@ -8,6 +8,9 @@ wrong, where, and what to do about it.  Entry points map the tree to exit codes
 
     MedwardenError                     MW000
     ├── UsageError                     MW001  bad option or argument
+    │   ├── NotFoundError              MW003  no such record
+    │   ├── ConflictError              MW004  contradicts what is stored
+    │   └── RuleViolationError         MW005  a domain rule refuses the change
     ├── ConfigError                    MW002  settings cannot be used
     ├── InputError                     MW100  a document cannot be used
     │   ├── InputTooLargeError         MW101  over the size limit
@@ -22,7 +25,10 @@ wrong, where, and what to do about it.  Entry points map the tree to exit codes
     ├── MatchError                     MW200  matching could not be performed
     ├── StoreError                     MW300  the local store failed
     │   └── StoreSchemaError           MW301  the store needs a migration
-    └── VerificationError              MW400  an integrity check failed
+    ├── VerificationError              MW400  an integrity check failed
+    └── AccessError                    MW500  authentication or authorisation failed
+        ├── AuthenticationError        MW501  no, unknown, expired or revoked credentials
+        └── PermissionDeniedError      MW502  role or product permission missing
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "AccessError",
+    "AuthenticationError",
     "ConfigError",
+    "ConflictError",
     "InputError",
     "InputTooLargeError",
     "IntelFetchError",
@@ -39,6 +48,9 @@ __all__ = [
     "Location",
     "MatchError",
     "MedwardenError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RuleViolationError",
     "SbomError",
     "SbomFormatError",
     "SbomParseError",
@@ -119,6 +131,24 @@ class UsageError(MedwardenError):
     """An option or argument is not acceptable."""
 
     code = "MW001"
+
+
+class NotFoundError(UsageError):
+    """A named record (product, release, finding, user, token) does not exist."""
+
+    code = "MW003"
+
+
+class ConflictError(UsageError):
+    """The request contradicts what is stored (a duplicate name, a stale state)."""
+
+    code = "MW004"
+
+
+class RuleViolationError(UsageError):
+    """A domain rule refuses the change (a KEV finding closed without an assessment)."""
+
+    code = "MW005"
 
 
 class ConfigError(MedwardenError):
@@ -209,3 +239,21 @@ class VerificationError(MedwardenError):
     """An integrity check (hash chain, signature, proof) failed."""
 
     code = "MW400"
+
+
+class AccessError(MedwardenError):
+    """Authentication or authorisation failed."""
+
+    code = "MW500"
+
+
+class AuthenticationError(AccessError):
+    """No credentials, or unknown, expired or revoked ones (HTTP 401)."""
+
+    code = "MW501"
+
+
+class PermissionDeniedError(AccessError):
+    """Valid credentials that lack the role or product permission asked for (HTTP 403)."""
+
+    code = "MW502"

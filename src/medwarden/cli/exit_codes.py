@@ -7,7 +7,7 @@ code  meaning
 1     ``scan`` found an active finding at or above ``--fail-on``
 2     usage or input error: bad option, unreadable or malformed SBOM/VEX/intel
       file, unusable configuration (:class:`UsageError`, :class:`InputError`,
-      :class:`ConfigError`); the error's diagnostics go to stderr
+      :class:`ConfigError`, :class:`AccessError`); the error's diagnostics go to stderr
 3     internal or store error: the database failed, or a bug in medwarden
 4     integrity check failed (:class:`VerificationError`): for ``audit verify``,
       an audit event was altered, deleted, inserted or reordered
@@ -19,6 +19,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from medwarden.errors import (
+    AccessError,
     ConfigError,
     InputError,
     MedwardenError,
@@ -41,7 +42,7 @@ class ExitCode(IntEnum):
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """Return the exit code for an error that ended a command."""
-    if isinstance(error, UsageError | InputError | ConfigError):
+    if isinstance(error, UsageError | InputError | ConfigError | AccessError):
         return ExitCode.USAGE
     if isinstance(error, VerificationError):
         return ExitCode.INTEGRITY
