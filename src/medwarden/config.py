@@ -20,7 +20,16 @@ import platformdirs
 
 from medwarden.errors import ConfigError
 
-__all__ = ["KNOWN_VARIABLES", "Settings", "default_db_location", "load_settings", "read_secret"]
+__all__ = [
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_TOKEN_MAX_DAYS",
+    "KNOWN_VARIABLES",
+    "Settings",
+    "default_db_location",
+    "load_settings",
+    "read_secret",
+    "settings_environment",
+]
 
 KNOWN_VARIABLES: frozenset[str] = frozenset(
     {
@@ -29,9 +38,18 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "MEDWARDEN_TEST_PG_URL",
         "MEDWARDEN_REGEN_GOLDEN",
         "MEDWARDEN_HYPOTHESIS_EXAMPLES",
+        "MEDWARDEN_SMTP_PASSWORD",
+        "MEDWARDEN_MAX_UPLOAD_BYTES",
+        "MEDWARDEN_TOKEN_MAX_DAYS",
     }
 )
 """Every ``MEDWARDEN_*`` environment variable medwarden (or its test suite) reads."""
+
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+"""The largest request body the API accepts (``MEDWARDEN_MAX_UPLOAD_BYTES``): 50 MiB."""
+
+DEFAULT_TOKEN_MAX_DAYS = 90
+"""The longest lifetime an API token may be given (``MEDWARDEN_TOKEN_MAX_DAYS``)."""
 
 _PREFIX = "MEDWARDEN_"
 _DB_SYNONYMS = frozenset({"DATABASE", "DATABASE_URL", "DB_URL", "DB_PATH", "DBPATH"})
@@ -43,12 +61,16 @@ class Settings:
 
     ``db`` is a file path or a SQLAlchemy URL, as :func:`medwarden.store.db.open_store`
     accepts; ``db_source`` says where it came from (``option``, ``environment`` or
-    ``default``); ``progress`` is whether progress bars may be drawn.
+    ``default``); ``progress`` is whether progress bars may be drawn;
+    ``max_upload_bytes`` is the API's request body limit and ``token_max_days`` the
+    longest lifetime of an API token.
     """
 
     db: str
     db_source: str
     progress: bool = False
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    token_max_days: int = DEFAULT_TOKEN_MAX_DAYS
 
     @property
     def db_is_url(self) -> bool:
@@ -86,7 +108,39 @@ def load_settings(
             "the database location is empty", hint="pass --db PATH_OR_URL or set MEDWARDEN_DB"
         )
     progress = interactive and not env.get("CI")
-    return Settings(db=location.strip(), db_source=source, progress=progress)
+    return Settings(
+        db=location.strip(),
+        db_source=source,
+        progress=progress,
+        max_upload_bytes=_positive(env, "MEDWARDEN_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+        token_max_days=_positive(env, "MEDWARDEN_TOKEN_MAX_DAYS", DEFAULT_TOKEN_MAX_DAYS),
+    )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    """The positive integer in variable ``name``, or ``default`` when it is unset or empty."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer, not {text!r}")
+    return value
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The variables that make :func:`load_settings` rebuild ``settings`` in another process.
+
+    ``medwarden serve --workers N`` sets them before uvicorn starts its worker processes,
+    which build their settings (and so their app) from the environment."""
+    return {
+        "MEDWARDEN_DB": settings.db,
+        "MEDWARDEN_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
+        "MEDWARDEN_TOKEN_MAX_DAYS": str(settings.token_max_days),
+    }
 
 
 def check_variables(environ: Mapping[str, str]) -> None:

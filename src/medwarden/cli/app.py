@@ -16,7 +16,21 @@ from typer import _click
 from typer.core import TyperGroup
 
 from medwarden import __version__
-from medwarden.cli.commands import audit, intel, sbom, scan, store
+from medwarden.cli.commands import (
+    audit,
+    intel,
+    monitor,
+    notify,
+    portfolio,
+    sbom,
+    scan,
+    serve,
+    store,
+    token,
+    triage,
+    user,
+    worker,
+)
 from medwarden.cli.exit_codes import ExitCode, exit_code_for
 from medwarden.errors import MedwardenError
 
@@ -57,6 +71,18 @@ app.add_typer(intel.app, name="intel")
 app.add_typer(sbom.app, name="sbom")
 app.add_typer(audit.app, name="audit")
 app.add_typer(store.app, name="store")
+app.add_typer(user.app, name="user")
+app.add_typer(token.app, name="token")
+app.command("serve")(serve.serve)
+app.add_typer(notify.app, name="notify")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(worker.app, name="worker")
+app.add_typer(triage.app, name="triage")
+app.add_typer(triage.policy_app, name="policy")
+app.add_typer(portfolio.product_app, name="product")
+app.add_typer(portfolio.release_app, name="release")
+app.add_typer(portfolio.findings_app, name="findings")
+app.add_typer(portfolio.portfolio_app, name="portfolio")
 
 
 def _version(value: bool) -> None:

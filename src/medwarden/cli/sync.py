@@ -106,12 +106,14 @@ def run_sync(
     endpoints: SourceEndpoints | None = None,
     feeds: dict[SyncSource, Feed] | None = None,
     actor: str | None = None,
+    reevaluate: bool = True,
 ) -> None:
     """Sync ``sources`` into the store named by ``settings``; print counts per source.
 
     ``endpoints`` points the feeds at other URLs (an internal mirror in an isolated
     network, or a test's replay server).  Each feed's sync is recorded in the audit
-    trail as ``intel.sync`` by ``actor`` (default: the OS user name)."""
+    trail as ``intel.sync`` by ``actor`` (default: the OS user name).  Afterwards the
+    portfolio is re-evaluated against what changed, unless ``reevaluate`` is false."""
     available = FEEDS if feeds is None else feeds
     for source in sources:
         if source not in available:
@@ -144,3 +146,7 @@ def run_sync(
                     actor=who,
                 )
                 print_counts(report, title=f"Synced {key}")
+        if reevaluate:
+            from medwarden.cli.commands.portfolio import reevaluate_after
+
+            reevaluate_after(store, who)

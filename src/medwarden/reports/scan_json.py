@@ -27,7 +27,7 @@ from medwarden.sbom.model import Component, IssueSeverity
 if TYPE_CHECKING:
     from medwarden.services.scan import ScanReport
 
-__all__ = ["SCHEMA_VERSION", "render_json", "scan_to_dict"]
+__all__ = ["SCHEMA_VERSION", "finding_evidence", "render_json", "scan_to_dict"]
 
 SCHEMA_VERSION = "1.0"
 """Version of the JSON layout; see ``docs/scan-json.md``."""
@@ -153,6 +153,17 @@ def _finding(finding: Finding, component: Component | None) -> dict[str, Any]:
             "vulnerability": suppression.vulnerability,
         },
     }
+
+
+def finding_evidence(finding: Finding) -> dict[str, Any]:
+    """A finding's component-independent facts as this format writes them.
+
+    Ids, summary, severity, CVSS, exploitation, fixed versions and every match with its
+    evidence; no component, KEV, EPSS or suppression (those change on their own)."""
+    out = _finding(finding, None)
+    for key in ("component", "kev", "epss", "suppressed", "suppression"):
+        del out[key]
+    return out
 
 
 def _kev(kev: KevEntry) -> dict[str, Any]:

@@ -14,11 +14,23 @@ from pathlib import Path
 
 import orjson
 
-from medwarden.errors import InputTooLargeError, Location, SbomFormatError, SbomParseError
+from medwarden.errors import (
+    InputError,
+    InputTooLargeError,
+    Location,
+    SbomFormatError,
+    SbomParseError,
+)
 from medwarden.sbom.model import SbomFormat, SbomReadResult
 from medwarden.sbom.readers import READERS
 
-__all__ = ["DEFAULT_MAX_SBOM_BYTES", "detect_format", "read_sbom", "read_sbom_file"]
+__all__ = [
+    "DEFAULT_MAX_SBOM_BYTES",
+    "detect_format",
+    "read_limited",
+    "read_sbom",
+    "read_sbom_file",
+]
 
 DEFAULT_MAX_SBOM_BYTES = 256 * 1024 * 1024
 """Largest SBOM file read by default (256 MiB)."""
@@ -74,6 +86,18 @@ def read_sbom_file(
     path: Path, *, strict: bool = False, max_bytes: int = DEFAULT_MAX_SBOM_BYTES
 ) -> SbomReadResult:
     """Read the SBOM at ``path``, refusing files over ``max_bytes`` before reading them."""
+    data = read_limited(path, max_bytes=max_bytes)
+    return read_sbom(data, source=str(path), strict=strict)
+
+
+def read_limited(
+    path: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_SBOM_BYTES,
+    unreadable: type[InputError] = SbomParseError,
+) -> bytes:
+    """The bytes of the file at ``path``; a file over ``max_bytes`` is refused unread,
+    one that cannot be opened raises ``unreadable``."""
     source = str(path)
     try:
         with path.open("rb") as stream:
@@ -82,12 +106,12 @@ def read_sbom_file(
                 raise _too_large(source, max_bytes, size)
             data = stream.read(max_bytes + 1)
     except OSError as exc:
-        raise SbomParseError(
-            f"cannot read the SBOM: {exc.strerror or exc}", location=Location(source=source)
+        raise unreadable(
+            f"cannot read {source}: {exc.strerror or exc}", location=Location(source=source)
         ) from exc
     if len(data) > max_bytes:
         raise _too_large(source, max_bytes, None)
-    return read_sbom(data, source=source, strict=strict)
+    return data
 
 
 def _size(fileno: int) -> int | None:
@@ -98,7 +122,7 @@ def _size(fileno: int) -> int | None:
 def _too_large(source: str, max_bytes: int, size: int | None) -> InputTooLargeError:
     found = f"{size} bytes" if size is not None else "more"
     return InputTooLargeError(
-        f"the SBOM is larger than the limit of {max_bytes} bytes ({found}); it was not read",
+        f"the file is larger than the limit of {max_bytes} bytes ({found}); it was not read",
         location=Location(source=source),
         hint="raise the limit (max_bytes) if this document is expected to be this large",
     )

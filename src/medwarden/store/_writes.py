@@ -28,7 +28,7 @@ from medwarden.store._rows import (
 )
 from medwarden.store.schema import advisory, advisory_cpe, advisory_package, alias, epss, kev
 
-__all__ = ["next_change_seq", "write_encoded", "write_epss", "write_kev"]
+__all__ = ["allocate_pks", "next_change_seq", "write_encoded", "write_epss", "write_kev"]
 
 Row = dict[str, Any]
 _INDEX_TABLES = (advisory_package, advisory_cpe, alias)
@@ -66,16 +66,16 @@ def _existing(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[s
     return found
 
 
-def _allocate_pks(conn: Connection, count: int) -> list[int]:
-    """Reserve ``count`` advisory keys without a round trip per row.
+def allocate_pks(conn: Connection, table: Table, count: int) -> list[int]:
+    """Reserve ``count`` keys of ``table`` (an auto-increment ``pk``) in one statement.
 
     PostgreSQL draws them from the column's sequence (safe with concurrent writers);
     SQLite holds the database write lock (``BEGIN IMMEDIATE``), so ``max(pk)`` is stable.
     """
     if conn.dialect.name == "postgresql":
-        seq = func.nextval(func.pg_get_serial_sequence("advisory", "pk"))
+        seq = func.nextval(func.pg_get_serial_sequence(table.name, "pk"))
         return list(conn.execute(select(seq).select_from(func.generate_series(1, count))).scalars())
-    top = conn.execute(select(func.coalesce(func.max(advisory.c.pk), 0))).scalar_one()
+    top = conn.execute(select(func.coalesce(func.max(table.c.pk), 0))).scalar_one()
     return list(range(top + 1, top + 1 + count))
 
 
@@ -92,7 +92,7 @@ def next_change_seq(conn: Connection, table: Table) -> int:
 def _insert_new(conn: Connection, new: list[EncodedAdvisory], seq: int) -> list[int]:
     if not new:
         return []
-    pks = _allocate_pks(conn, len(new))
+    pks = allocate_pks(conn, advisory, len(new))
     rows = [{"pk": pk, "change_seq": seq, **e.row} for pk, e in zip(pks, new, strict=True)]
     bulk_insert(conn, advisory, rows)
     return pks

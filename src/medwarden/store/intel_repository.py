@@ -35,7 +35,13 @@ from medwarden.store._reads import (
 from medwarden.store._rows import encode_advisories
 from medwarden.store._writes import write_encoded, write_epss, write_kev
 from medwarden.store.audit_repository import SqlAuditLog
+from medwarden.store.auth_repository import SqlAuth
+from medwarden.store.job_repository import SqlJobs
+from medwarden.store.monitoring_repository import SqlMonitoring
+from medwarden.store.notification_repository import SqlNotifications
+from medwarden.store.portfolio_repository import SqlPortfolio
 from medwarden.store.schema import advisory, epss, kev, source_state
+from medwarden.store.triage_repository import SqlTriage
 
 if TYPE_CHECKING:
     from medwarden.store.db import Database
@@ -53,6 +59,11 @@ class SqlStore:
     def __init__(self, database: Database, *, cache_size: int = 50_000) -> None:
         self.database = database
         self.audit = SqlAuditLog(database)
+        self.triage = SqlTriage(database)
+        self.notifications, self.jobs = SqlNotifications(database), SqlJobs(database)
+        self.monitoring = SqlMonitoring(database)
+        self.auth = SqlAuth(database)
+        self.portfolio = SqlPortfolio(database)
         self._cache = AdvisoryCache(cache_size)
 
     @property

@@ -61,6 +61,8 @@ product = Table(
     Column("monitoring_interval_s", Integer, nullable=False),
     Column("support_end", Date),
     Column("eos_horizon_days", Integer, nullable=False),
+    # Whether the current SBOM of each released version is served without a token.
+    Column("sbom_public", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     CheckConstraint("monitoring_interval_s > 0", name="interval_positive"),
 )

@@ -19,6 +19,7 @@ __all__ = [
     "CDX_JUSTIFICATION_TO_JUSTIFICATION",
     "CDX_STATE_TO_STATUS",
     "JUSTIFICATION_TO_CDX",
+    "STATUS_TO_CDX_STATE",
     "ProductRef",
     "VexJustification",
     "VexStatement",
@@ -61,6 +62,15 @@ CDX_STATE_TO_STATUS: dict[str, VexStatus] = {
     "in_triage": VexStatus.UNDER_INVESTIGATION,
 }
 """CycloneDX ``analysis.state`` (https://cyclonedx.org/docs/1.6/json/#vulnerabilities_items_analysis_state)."""
+
+STATUS_TO_CDX_STATE: dict[VexStatus, str] = {
+    VexStatus.NOT_AFFECTED: "not_affected",
+    VexStatus.AFFECTED: "exploitable",
+    VexStatus.FIXED: "resolved",
+    VexStatus.UNDER_INVESTIGATION: "in_triage",
+}
+"""The reverse of :data:`CDX_STATE_TO_STATUS`, for writing CycloneDX ``analysis.state``
+(``false_positive`` and ``resolved_with_pedigree`` are read, never written)."""
 
 CDX_JUSTIFICATION_TO_JUSTIFICATION: dict[str, VexJustification] = {
     "code_not_present": VexJustification.VULNERABLE_CODE_NOT_PRESENT,

@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 
 _DB_HELP = "Store path or SQLAlchemy URL (default: MEDWARDEN_DB, then the user data dir)."
+_REEVALUATE_HELP = "Re-evaluate the portfolio against what changed (default: yes)."
 _ACTOR_HELP = "Who runs this, for the audit trail (default: the OS user name)."
 _URL_HELP = "URL of the {} (default: the public feed; set it for an internal mirror)."
 
@@ -49,6 +50,7 @@ def load(
         typer.Option(min=0, help="Parser processes (0: none; default: by input size)."),
     ] = None,
     actor: Annotated[str | None, typer.Option(help=_ACTOR_HELP)] = None,
+    reevaluate: Annotated[bool, typer.Option(help=_REEVALUATE_HELP)] = True,
 ) -> None:
     """Load NVD, CVE 5, OSV, CSAF 2.0, KEV and EPSS files into the store (audited)."""
     from medwarden.core.clock import SystemClock
@@ -79,7 +81,11 @@ def load(
                 )
         else:
             report = run()
-    print_counts(report, title="Loaded")
+        print_counts(report, title="Loaded")
+        if reevaluate:
+            from medwarden.cli.commands.portfolio import reevaluate_after
+
+            reevaluate_after(store, who)
 
 
 def print_counts(report: LoadReport, *, title: str) -> None:
@@ -166,6 +172,7 @@ def sync(
     kev_url: Annotated[str | None, typer.Option(help=_URL_HELP.format("KEV JSON feed"))] = None,
     epss_url: Annotated[str | None, typer.Option(help=_URL_HELP.format("EPSS CSV"))] = None,
     actor: Annotated[str | None, typer.Option(help=_ACTOR_HELP)] = None,
+    reevaluate: Annotated[bool, typer.Option(help=_REEVALUATE_HELP)] = True,
 ) -> None:
     """Fetch new and changed records from the online feeds (or a mirror of them) into the store."""
     from medwarden.cli.sync import run_sync
@@ -187,6 +194,7 @@ def sync(
         tuple(osv_ecosystem or ()),
         endpoints=endpoints,
         actor=actor,
+        reevaluate=reevaluate,
     )
 
 

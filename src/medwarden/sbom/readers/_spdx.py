@@ -105,7 +105,14 @@ def _package(raw: Any, pointer: str, ctx: _Context) -> Component | None:
         component_type=text(raw.get("primaryPackagePurpose")),
         hashes=_hashes(raw.get("checksums")),
         licenses=_licenses(raw),
+        properties=_valid_until(raw),
     )
+
+
+def _valid_until(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """SPDX 2.3 ``validUntilDate`` (end of support) as the ``spdx:validUntilDate`` property."""
+    value = text(raw.get("validUntilDate")) if isinstance(raw.get("validUntilDate"), str) else None
+    return (("spdx:validUntilDate", value),) if value else ()
 
 
 def _packages(document: Mapping[str, Any], ctx: _Context) -> tuple[Component, ...]:

@@ -35,6 +35,7 @@ _PACKAGE_FIELDS = {
     "PrimaryPackagePurpose": "primaryPackagePurpose",
     "PackageFileName": "packageFileName",
     "PackageHomePage": "homepage",
+    "ValidUntilDate": "validUntilDate",
 }
 _DOCUMENT_FIELDS = {
     "DataLicense": "dataLicense",

@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("monitoring_interval_s", sa.Integer(), nullable=False),
         sa.Column("support_end", sa.Date(), nullable=True),
         sa.Column("eos_horizon_days", sa.Integer(), nullable=False),
+        sa.Column("sbom_public", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("monitoring_interval_s > 0", name=op.f("ck_product_interval_positive")),
         sa.PrimaryKeyConstraint("pk", name=op.f("pk_product")),

@@ -1,0 +1,216 @@
+"""Dependencies of every route: the store, the clock, settings, and who is calling.
+
+Authentication is Bearer tokens only (``Authorization: Bearer mwt_<id>_<secret>``).
+The app installs :func:`authenticate_unless_public` as a *global* dependency, so every
+route, including routers added later, requires a valid token unless its path is in
+:data:`PUBLIC_ROUTES` — the one, explicit allow-list.  Routes then declare what they
+need::
+
+    @router.post("/products/{slug}/releases")
+    def add_release(slug: str, principal: Annotated[Principal, Depends(
+        require_product(Permission.MANAGE_PORTFOLIO))], store: StoreDep) -> ...
+
+:func:`require` checks a permission; :func:`require_product` also checks that the path's
+product is in the caller's scope (403 otherwise; see
+:meth:`~medwarden.auth.model.Principal.check_product` for why not 404).
+
+Everything here reads ``app.state`` (the one store, the clock, the settings) or the
+database: there is no other state, so several API processes behave identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import fastapi.routing
+from fastapi import Depends, FastAPI, Request
+from starlette.routing import BaseRoute
+
+from medwarden.auth.model import Permission, Principal
+from medwarden.config import Settings
+from medwarden.core.clock import Clock
+from medwarden.errors import AuthenticationError
+from medwarden.services.auth import authenticate
+from medwarden.store.intel_repository import SqlStore
+
+__all__ = [
+    "API_PREFIX",
+    "OPENAPI_URL",
+    "PUBLIC_ROUTES",
+    "Authenticated",
+    "ClockDep",
+    "SettingsDep",
+    "StoreDep",
+    "authenticate_unless_public",
+    "current_principal",
+    "effective_routes",
+    "get_clock",
+    "get_settings",
+    "get_store",
+    "public_route_ids",
+    "require",
+    "require_product",
+]
+
+API_PREFIX = "/api/v1"
+"""Where every route lives."""
+
+OPENAPI_URL = f"{API_PREFIX}/openapi.json"
+"""The published OpenAPI document."""
+
+PUBLIC_ROUTES: frozenset[str] = frozenset(
+    {
+        f"{API_PREFIX}/health",
+        OPENAPI_URL,
+        # The SBOM link of products that publish their SBOMs (REQUIREMENTS 6); the route
+        # answers 404 for every product that does not.
+        f"{API_PREFIX}/public/products/{{slug}}/releases/{{version}}/sbom",
+    }
+)
+"""Path templates served without a token; everything else needs one.
+
+Add a public route (such as a public SBOM or advisory link) here, deliberately; the
+security test suite enumerates ``app.routes`` and checks every other one refuses
+anonymous callers."""
+
+_BEARER = "bearer"
+
+
+def get_store(request: Request) -> SqlStore:
+    """The app's store (opened once per app, in its lifespan)."""
+    store: SqlStore = request.app.state.store
+    return store
+
+
+def get_clock(request: Request) -> Clock:
+    """The app's clock."""
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+StoreDep = Annotated[SqlStore, Depends(get_store)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _bearer_token(request: Request) -> str:
+    """The token of the request's only ``Authorization: Bearer ...`` header."""
+    values = request.headers.getlist("authorization")
+    if not values:
+        raise AuthenticationError(
+            "authentication required", hint="send Authorization: Bearer <API token>"
+        )
+    if len(values) > 1:
+        raise AuthenticationError("more than one Authorization header")
+    scheme, _, token = values[0].partition(" ")
+    if scheme.lower() != _BEARER or not token or token != token.strip():
+        raise AuthenticationError(
+            "the Authorization header is not 'Bearer <API token>'",
+            hint="medwarden accepts API tokens only (create one with `medwarden token create`)",
+        )
+    return token
+
+
+def _authenticate(request: Request) -> Principal:
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    principal = authenticate(
+        get_store(request).auth, _bearer_token(request), clock=get_clock(request)
+    )
+    request.state.principal = principal
+    return principal
+
+
+def effective_routes(app: FastAPI) -> list[tuple[str, frozenset[str], BaseRoute]]:
+    """Every route of ``app`` as (full path template, methods, route object).
+
+    FastAPI 0.165 keeps included routers as one entry of ``app.routes`` each and serves
+    their routes with the router's own route objects; earlier versions copied them
+    into ``app.routes`` with the prefix applied.  Both are handled here."""
+    iterate: Any = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:  # pragma: no cover - FastAPI before 0.165
+        contexts = [(r, r) for r in app.routes]
+    else:
+        contexts = [(c, c.original_route) for c in iterate(app.routes)]
+    found = []
+    for context, route in contexts:
+        path = getattr(context, "path_format", None) or getattr(context, "path", None)
+        if isinstance(path, str):
+            methods = frozenset(getattr(context, "methods", None) or ())
+            found.append((path, methods, route))
+    return found
+
+
+def public_route_ids(app: FastAPI) -> frozenset[int]:
+    """The ``id`` of each route object whose path is in :data:`PUBLIC_ROUTES` (each must exist).
+
+    Ids, because Starlette routes compare by value and are not hashable; the app keeps
+    its routes alive, so the ids stay valid."""
+    public = {
+        path: route for path, _methods, route in effective_routes(app) if path in PUBLIC_ROUTES
+    }
+    missing = PUBLIC_ROUTES - public.keys()
+    if missing:
+        raise RuntimeError(f"PUBLIC_ROUTES names routes that do not exist: {sorted(missing)}")
+    return frozenset(id(route) for route in public.values())
+
+
+def _route_path(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path_format", None) or request.url.path)
+
+
+def authenticate_unless_public(request: Request) -> None:
+    """The app-wide dependency: authenticate the caller unless the route is public.
+
+    The app computes its public route objects once, when it is built
+    (:func:`public_route_ids`, kept on ``app.state``)."""
+    if id(request.scope.get("route")) in request.app.state.public_routes:
+        return
+    _authenticate(request)
+
+
+def current_principal(request: Request) -> Principal:
+    """The authenticated caller (authenticated once per request)."""
+    return _authenticate(request)
+
+
+Authenticated = Annotated[Principal, Depends(current_principal)]
+"""Any authenticated caller, whatever its permissions."""
+
+
+def require(permission: Permission) -> Callable[[Principal], Principal]:
+    """A dependency returning the caller if it holds ``permission`` (403 otherwise)."""
+
+    def dependency(principal: Authenticated) -> Principal:
+        principal.require(permission)
+        return principal
+
+    dependency.__name__ = f"require_{permission.value}"
+    return dependency
+
+
+def require_product(
+    permission: Permission, *, parameter: str = "slug"
+) -> Callable[[Request, Principal], Principal]:
+    """Like :func:`require`, and the product named by path parameter ``parameter`` must be
+    in the caller's scope (403 otherwise, never 404: see ``docs/adr/0008-auth-and-api.md``)."""
+
+    def dependency(request: Request, principal: Authenticated) -> Principal:
+        principal.require(permission)
+        slug = request.path_params.get(parameter)
+        if not isinstance(slug, str):
+            raise RuntimeError(f"route {_route_path(request)} has no path parameter {parameter}")
+        principal.check_product(slug)
+        return principal
+
+    dependency.__name__ = f"require_product_{permission.value}"
+    return dependency

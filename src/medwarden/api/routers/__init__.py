@@ -1,0 +1,27 @@
+"""Every router of the API, registered in one place.
+
+To add a router: write ``medwarden/api/routers/<area>.py`` with ``router = APIRouter(...)``
+whose routes declare their permission (``Depends(require(Permission.X))`` or
+``Depends(require_product(Permission.X))``, see :mod:`medwarden.api.deps`), then append
+one line below.  Routes are mounted under ``/api/v1`` and need a token unless their
+path is in :data:`medwarden.api.deps.PUBLIC_ROUTES`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from medwarden.api.routers import audit, findings, health, portfolio, tokens, triage, users
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    users.router,
+    tokens.router,
+    audit.router,
+    portfolio.router,
+    findings.router,
+    triage.router,
+]
+"""The routers :func:`medwarden.api.app.create_app` mounts, in this order."""

@@ -1,0 +1,5 @@
+"""Fixtures for service tests: stores on both backends."""
+
+from __future__ import annotations
+
+from tests.store.conftest import store, store_url  # noqa: F401 - every backend
