@@ -3,9 +3,9 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
-export MEDWARDEN_DB ?= $(CURDIR)/.medwarden/medwarden.db
+export MEDWARDEN_DB ?= $(CURDIR)/.medwarden/demo.db
 
-.PHONY: install run test test-fast lint lock sbom bench clean
+.PHONY: install run demo test test-fast lint lock sbom bench clean
 
 $(BIN)/medwarden: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,23 @@ $(BIN)/medwarden: requirements.lock pyproject.toml
 
 install: $(BIN)/medwarden  ## create .venv from the lock file
 
-run: install  ## load the bundled sample intelligence and scan the bundled sample SBOM
+run: demo  ## the demo portfolio (see demo), then the REST API on http://127.0.0.1:8000/api/v1
+	$(BIN)/medwarden serve --host 127.0.0.1 --port 8000
+
+demo: install  ## a fresh demo store: sample intelligence, a product, its SBOM, findings, an admin token
+	rm -f $(MEDWARDEN_DB) $(MEDWARDEN_DB)-wal $(MEDWARDEN_DB)-shm
 	$(BIN)/medwarden intel load src/medwarden/data/sample/intel
 	$(BIN)/medwarden intel status
+	$(BIN)/medwarden product add demo-pump --name "Demo insulin pump" --class IIb \
+	  --market EU:MDR --market US:FDA-524B --public-sbom
+	$(BIN)/medwarden release add demo-pump 1.0 --state fielded
+	$(BIN)/medwarden release import demo-pump 1.0 src/medwarden/data/sample/sbom.cdx.json
+	$(BIN)/medwarden findings list --product demo-pump
 	$(BIN)/medwarden scan src/medwarden/data/sample/sbom.cdx.json --fail-on none
+	$(BIN)/medwarden portfolio register-self
+	$(BIN)/medwarden user add admin --role admin --no-password
+	@echo "API token for the demo admin (shown once):"
+	@$(BIN)/medwarden token create --user admin --name demo --role admin --expires-days 7
 
 test: install  ## everything CI runs: lint, type checks, layers, all tests on SQLite and PostgreSQL
 	$(MAKE) lint

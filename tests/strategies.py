@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -192,3 +193,39 @@ def format_prefixed_bytes() -> st.SearchStrategy[bytes]:
     """Arbitrary bytes, some starting the way each format does so readers get to see them."""
     prefixes = st.sampled_from([b"", b"{", b"<", b"SPDXVersion: SPDX-2.3\n", b'{"bomFormat":'])
     return st.tuples(prefixes, st.binary(max_size=200)).map(lambda pair: pair[0] + pair[1])
+
+
+# --- component support records (REQUIREMENTS 3) ----------------------------------------
+
+_XML_TEXT = st.characters(exclude_categories=("Cc", "Cs", "Cn")) | st.sampled_from("\t\n\r")
+"""Characters every SBOM format can carry (XML 1.0 has no other control characters)."""
+
+support_levels = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["actively_maintained", "No longer maintained", "abandoned", "Actively-Maintained"]
+    ),
+    st.text(_XML_TEXT, max_size=30),
+)
+"""Levels of support: the FDA phrases in several spellings, free text, or none."""
+
+support_dates = st.none() | st.dates(min_value=date(1970, 1, 1), max_value=date(9999, 12, 31))
+"""End-of-support dates, or none."""
+
+support_justifications = st.none() | st.text(_XML_TEXT, max_size=60)
+"""Justifications for a missing date (any text, blank ones included), or none."""
+
+
+@st.composite
+def component_supports(draw: st.DrawFn) -> Any:
+    """A valid :class:`~medwarden.portfolio.support.ComponentSupport` (date or justification)."""
+    from medwarden.errors import UsageError
+    from medwarden.portfolio.support import ComponentSupport
+
+    level = draw(support_levels)
+    end = draw(support_dates)
+    why = draw(support_justifications)
+    try:
+        return ComponentSupport(level, end, why)
+    except UsageError:
+        return ComponentSupport(level, end, "no date published")

@@ -283,3 +283,35 @@ def test_field_data_routes(api: Api) -> None:
         headers={"Content-Type": "text/csv"},
     )
     assert_problem(foreign, 403, "MW502")
+
+
+def test_list_endpoints_take_the_same_statements_at_any_size(api: Api) -> None:
+    """Query counts of the list routes do not grow with releases, components or findings."""
+    from tests.store.conftest import count_statements
+
+    def statements(path: str) -> int:
+        with count_statements(api.app.state.store) as seen:
+            response = api.call("GET", path, "reader")
+        assert response.status_code == 200, response.text
+        return len(seen)
+
+    routes = (
+        "/api/v1/findings?limit=500&state=all",
+        "/api/v1/products",
+        "/api/v1/products/pump/releases",
+    )
+    _setup(api)
+    api.call("GET", "/api/v1/me", "reader")  # the token's last-use stamp, once a minute
+    small = [statements(path) for path in routes]
+    filler = [npm(f"filler-{i}", "1.0.0") for i in range(60)]
+    for version in (f"{i}.5" for i in range(8)):
+        api.call("POST", "/api/v1/products/pump/releases", "analyst", json={"version": version})
+        api.call(
+            "POST",
+            f"/api/v1/products/pump/releases/{version}/sbom",
+            "analyst",
+            content=cdx(npm("lodash", "4.17.15"), npm("moment", "2.29.1"), *filler),
+            headers={"Content-Type": CDX},
+        )
+    assert len(api.call("GET", "/api/v1/findings?limit=500", "reader").json()["items"]) == 24
+    assert [statements(path) for path in routes] == small

@@ -22,6 +22,7 @@ from medwarden.cli.commands import (
     monitor,
     notify,
     portfolio,
+    portfolio_records,
     sbom,
     scan,
     serve,
@@ -83,6 +84,11 @@ app.add_typer(portfolio.product_app, name="product")
 app.add_typer(portfolio.release_app, name="release")
 app.add_typer(portfolio.findings_app, name="findings")
 app.add_typer(portfolio.portfolio_app, name="portfolio")
+portfolio.release_app.command("support", no_args_is_help=True)(portfolio_records.release_support)
+portfolio.portfolio_app.command("evidence", no_args_is_help=True)(
+    portfolio_records.portfolio_evidence
+)
+portfolio.portfolio_app.command("register-self")(portfolio_records.portfolio_register_self)
 
 
 def _version(value: bool) -> None:

@@ -6,10 +6,12 @@ maintained", "abandoned") and its *end-of-support date*.  SBOM formats have no
 standard field for either, so they are read from component properties under any of
 the spellings in use (``levelOfSupport``, ``level_of_support``,
 ``medwarden:level-of-support``, ``fda:endOfSupport`` ...; only the last segment after
-``:`` counts, compared without case and separators) and from SPDX 2.3
-``validUntilDate`` (which the SPDX reader exposes as the ``spdx:validUntilDate``
-property).  A stated support record must carry an end-of-support date or a
-justification for why none is known.
+``:`` counts, compared without case and separators: see
+:mod:`medwarden.sbom.support_properties`) and from SPDX 2.3 ``validUntilDate`` (which
+the SPDX reader exposes as the ``spdx:validUntilDate`` property, as it does medwarden's
+own support annotations).  A stated support record must carry an end-of-support date
+or a justification for why none is known (:class:`~medwarden.errors.RuleViolationError`
+otherwise).
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from medwarden.errors import UsageError
+from medwarden.errors import RuleViolationError, UsageError
+from medwarden.portfolio.model import RevisionInfo
 from medwarden.sbom.model import Component
+from medwarden.sbom.support_properties import SupportField, support_field
 
 __all__ = [
     "ComponentSupport",
     "EndOfSupportFinding",
+    "StoredSupport",
     "SupportLevel",
+    "SupportedRevision",
     "end_of_support_findings",
     "normalise_level",
     "support_from_component",
@@ -42,9 +48,6 @@ class SupportLevel(StrEnum):
 
 _UNSUPPORTED = frozenset({SupportLevel.NO_LONGER_MAINTAINED, SupportLevel.ABANDONED})
 _SQUASH = re.compile(r"[^a-z0-9]")
-_LEVEL_NAMES = frozenset({"levelofsupport", "supportlevel"})
-_DATE_NAMES = frozenset({"endofsupport", "endofsupportdate", "eos", "eol", "validuntildate"})
-_REASON_NAMES = frozenset({"supportjustification", "endofsupportjustification"})
 
 
 def _squash(text: str) -> str:
@@ -75,7 +78,7 @@ class ComponentSupport:
         if self.justification is not None and not self.justification.strip():
             object.__setattr__(self, "justification", None)
         if self.end_of_support is None and self.justification is None:
-            raise UsageError(
+            raise RuleViolationError(
                 "a component's support record needs an end-of-support date "
                 "or a justification for why it is unknown",
                 hint="FDA premarket guidance V.A.4(b): state the date or why it cannot be given",
@@ -85,6 +88,31 @@ class ComponentSupport:
     def unsupported(self) -> bool:
         """Whether the level says the component is no longer maintained or abandoned."""
         return self.level in _UNSUPPORTED
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSupport:
+    """The support record of one component of a release's current SBOM revision.
+
+    ``support`` is None when the component states none; ``changed`` says whether the
+    write that returned it changed anything (an unchanged record is not audited)."""
+
+    product: str
+    release: str
+    revision: int
+    ref: str
+    support: ComponentSupport | None
+    changed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SupportedRevision:
+    """A release's current SBOM revision as imported, with the support record stored for
+    each of its components (None where it states none), keyed by component ref."""
+
+    info: RevisionInfo
+    document: bytes
+    records: dict[str, ComponentSupport | None]
 
 
 def _date(text: str, ref: str) -> date:
@@ -106,12 +134,12 @@ def support_from_component(component: Component) -> ComponentSupport | None:
     incomplete (a level without a date or justification) or has a malformed date."""
     level = when = reason = None
     for name, value in component.properties:
-        key = _squash(name.rsplit(":", 1)[-1])
-        if key in _LEVEL_NAMES and level is None:
+        field = support_field(name)
+        if field is SupportField.LEVEL and level is None:
             level = value
-        elif key in _DATE_NAMES and when is None and value.strip():
+        elif field is SupportField.END_OF_SUPPORT and when is None and value.strip():
             when = _date(value, component.ref)
-        elif key in _REASON_NAMES and reason is None:
+        elif field is SupportField.JUSTIFICATION and reason is None:
             reason = value
     if level is None and when is None and reason is None:
         return None

@@ -36,11 +36,13 @@ from medwarden.store._rows import encode_advisories
 from medwarden.store._writes import write_encoded, write_epss, write_kev
 from medwarden.store.audit_repository import SqlAuditLog
 from medwarden.store.auth_repository import SqlAuth
+from medwarden.store.evidence_repository import SqlEvidence
 from medwarden.store.job_repository import SqlJobs
 from medwarden.store.monitoring_repository import SqlMonitoring
 from medwarden.store.notification_repository import SqlNotifications
 from medwarden.store.portfolio_repository import SqlPortfolio
 from medwarden.store.schema import advisory, epss, kev, source_state
+from medwarden.store.support_repository import SqlSupport
 from medwarden.store.triage_repository import SqlTriage
 
 if TYPE_CHECKING:
@@ -54,7 +56,8 @@ Key = tuple[str, str]
 class SqlStore:
     """The intelligence mirror on SQLite or PostgreSQL; close it (or use ``with``) when done.
 
-    ``audit`` is the store's audit trail (:class:`~medwarden.services.ports.AuditLog`)."""
+    ``audit`` is the store's audit trail (:class:`~medwarden.services.ports.AuditLog`);
+    ``support`` the component support records, ``evidence`` the evidence-pack reads."""
 
     def __init__(self, database: Database, *, cache_size: int = 50_000) -> None:
         self.database = database
@@ -64,6 +67,8 @@ class SqlStore:
         self.monitoring = SqlMonitoring(database)
         self.auth = SqlAuth(database)
         self.portfolio = SqlPortfolio(database)
+        self.support = SqlSupport(database)
+        self.evidence = SqlEvidence(database)
         self._cache = AdvisoryCache(cache_size)
 
     @property

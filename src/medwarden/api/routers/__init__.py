@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from medwarden.api.routers import audit, findings, health, portfolio, tokens, triage, users
+from medwarden.api.routers import (
+    audit,
+    evidence,
+    findings,
+    health,
+    portfolio,
+    support,
+    tokens,
+    triage,
+    users,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -21,6 +31,8 @@ ROUTERS: list[APIRouter] = [
     tokens.router,
     audit.router,
     portfolio.router,
+    support.router,
+    evidence.router,
     findings.router,
     triage.router,
 ]

@@ -21,6 +21,7 @@ from medwarden.api.deps import (
     require_product,
 )
 from medwarden.api.pagination import Pagination, paginate
+from medwarden.api.routers.support import annotated_response
 from medwarden.api.schemas.common import Page
 from medwarden.api.schemas.portfolio import (
     DeltaOut,
@@ -251,10 +252,17 @@ def download_sbom(
     slug: Slug,
     version: Version,
     store: StoreDep,
+    clock: ClockDep,
     _: Reader,
     revision: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    annotated: Annotated[
+        bool, Query(description="The current SBOM with the stored support records written in.")
+    ] = False,
 ) -> Response:
-    """The stored document, byte for byte, with its SHA-256 as ETag."""
+    """The stored document, byte for byte, with its SHA-256 as ETag (or, ``annotated``,
+    the current one with its support records: see ``docs/portfolio.md``)."""
+    if annotated:
+        return annotated_response(store, slug, version, revision, clock)
     return _document(store, slug, version, revision)
 
 

@@ -76,7 +76,10 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))  # stored text is never Rich markup
-    Console(highlight=False).print(table)
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 160  # piped or captured: do not squeeze columns into 80 characters
+    console.print(table)
 
 
 def _market(text: str) -> tuple[str, str]:
@@ -324,11 +327,23 @@ def release_sbom(
         int | None, typer.Option(help="Revision number (default: current).")
     ] = None,
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    annotated: Annotated[
+        bool, typer.Option(help="The current SBOM with the stored support records written in.")
+    ] = False,
     db: Annotated[str | None, typer.Option(help=_DB_HELP)] = None,
 ) -> None:
-    """Print a stored SBOM revision exactly as it was imported."""
+    """Print a stored SBOM revision exactly as it was imported (or annotated)."""
+    from medwarden.core.clock import SystemClock
+    from medwarden.errors import UsageError
+    from medwarden.services.support import annotated_sbom
+
+    if annotated and revision is not None:
+        raise UsageError("only the current SBOM revision can be annotated; leave out --revision")
     with open_intel_store(settings_for(db), create=False) as store:
-        _info, document = store.portfolio.revision_document(product, version, revision)
+        if annotated:
+            document = annotated_sbom(store.support, product, version, clock=SystemClock()).document
+        else:
+            _info, document = store.portfolio.revision_document(product, version, revision)
     if output is not None:
         output.write_bytes(document)
     else:

@@ -22,7 +22,7 @@ from medwarden.sbom.readers._fields import (
     text,
 )
 
-__all__ = ["build_cyclonedx_sbom"]
+__all__ = ["build_cyclonedx_sbom", "cyclonedx_component_refs"]
 
 
 @dataclass(slots=True)
@@ -120,16 +120,31 @@ def _component(raw: Any, pointer: str, ctx: _Context) -> Component | None:
     )
 
 
-def _flatten(raw: Any, pointer: str, ctx: _Context) -> Iterator[Component]:
+def _walk(raw: Any, pointer: str, ctx: _Context) -> Iterator[tuple[Mapping[str, Any], Component]]:
+    """Each usable component (depth first, as listed) with the object it was read from."""
     for index, item in enumerate(as_list(raw, pointer, ctx.log)):
         here = f"{pointer}/{index}"
         component = _component(item, here, ctx)
         if component is None:
             ctx.skipped += 1
             continue
-        yield component
-        if isinstance(item, Mapping):
-            yield from _flatten(item.get("components"), f"{here}/components", ctx)
+        yield item, component
+        yield from _walk(item.get("components"), f"{here}/components", ctx)
+
+
+def _flatten(raw: Any, pointer: str, ctx: _Context) -> Iterator[Component]:
+    return (component for _item, component in _walk(raw, pointer, ctx))
+
+
+def cyclonedx_component_refs(document: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
+    """Each component object of a CycloneDX document (JSON shape) that the reader keeps,
+    with the ref the reader gives it, in reading order (``metadata.component`` excluded).
+
+    Refs are computed exactly as :func:`build_cyclonedx_sbom` computes them (synthetic
+    refs included), so writers can find the component a stored ref names."""
+    ctx = _Context(IssueLog())
+    _root(as_mapping(document.get("metadata"), "/metadata", ctx.log), ctx)
+    return [(item, c.ref) for item, c in _walk(document.get("components"), "/components", ctx)]
 
 
 def _dependencies(raw: Any, log: IssueLog) -> tuple[Dependency, ...]:

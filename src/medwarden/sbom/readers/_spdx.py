@@ -6,7 +6,8 @@ normalised to dependency edges between packages: ``A DEPENDS_ON B`` and
 ``A CONTAINS B`` become A→B, ``A DEPENDENCY_OF B`` and ``A CONTAINED_BY B`` become B→A;
 ``DOCUMENT DESCRIBES X`` (or ``documentDescribes``) makes X the root.  Relationships
 to files, snippets or unknown elements are not edges between components and are
-dropped.
+dropped.  ``validUntilDate`` and medwarden's own support annotations become component
+properties (:mod:`medwarden.sbom.support_properties`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from medwarden.sbom.readers._fields import (
     refuse_if_unusable,
     text,
 )
+from medwarden.sbom.support_properties import annotation_property
 
-__all__ = ["build_spdx_sbom"]
+__all__ = ["build_spdx_sbom", "spdx_package_refs"]
 
 _FORWARD = frozenset({"DEPENDS_ON", "CONTAINS"})
 _BACKWARD = frozenset({"DEPENDENCY_OF", "CONTAINED_BY"})
@@ -105,7 +107,7 @@ def _package(raw: Any, pointer: str, ctx: _Context) -> Component | None:
         component_type=text(raw.get("primaryPackagePurpose")),
         hashes=_hashes(raw.get("checksums")),
         licenses=_licenses(raw),
-        properties=_valid_until(raw),
+        properties=(*_valid_until(raw), *_support_annotations(raw)),
     )
 
 
@@ -115,15 +117,37 @@ def _valid_until(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return (("spdx:validUntilDate", value),) if value else ()
 
 
-def _packages(document: Mapping[str, Any], ctx: _Context) -> tuple[Component, ...]:
+def _support_annotations(raw: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """medwarden's support annotations (level, justification) as the properties they encode."""
+    annotations = raw.get("annotations")
+    found = []
+    for annotation in annotations if isinstance(annotations, list) else ():
+        comment = annotation.get("comment") if isinstance(annotation, Mapping) else None
+        pair = annotation_property(comment) if isinstance(comment, str) else None
+        if pair is not None:
+            found.append(pair)
+    return tuple(found)
+
+
+def _walk(document: Mapping[str, Any], ctx: _Context) -> list[tuple[Mapping[str, Any], Component]]:
     found = []
     for index, raw in enumerate(as_list(document.get("packages"), "/packages", ctx.log)):
         component = _package(raw, f"/packages/{index}", ctx)
         if component is None:
             ctx.skipped += 1
         else:
-            found.append(component)
-    return tuple(found)
+            found.append((raw, component))
+    return found
+
+
+def _packages(document: Mapping[str, Any], ctx: _Context) -> tuple[Component, ...]:
+    return tuple(component for _raw, component in _walk(document, ctx))
+
+
+def spdx_package_refs(document: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], str]]:
+    """Each package object of an SPDX document (JSON shape) that the reader keeps, with
+    the ref (``SPDXID``, or the synthetic one) the reader gives it, in document order."""
+    return [(raw, c.ref) for raw, c in _walk(document, _Context(IssueLog()))]
 
 
 def _edges(

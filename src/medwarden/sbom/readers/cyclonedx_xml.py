@@ -21,7 +21,7 @@ from medwarden.sbom.readers._fields import IssueLog
 from medwarden.sbom.readers._json import MAX_DEPTH
 from medwarden.sbom.validation import CYCLONEDX_VERSIONS, raise_if_strict, validate_cyclonedx_xml
 
-__all__ = ["CycloneDxXmlReader", "json_shape", "parse_xml"]
+__all__ = ["CycloneDxXmlReader", "cyclonedx_xml_version", "json_shape", "parse_xml"]
 
 _NAMESPACE = re.compile(r"^\{http://cyclonedx\.org/schema/bom/(\d+\.\d+)\}bom$")
 _SIMPLE = ("name", "version", "group", "publisher", "author", "cpe", "purl")
@@ -170,7 +170,9 @@ def json_shape(bom: Element) -> dict[str, Any]:
     }
 
 
-def _version(bom: Element, source: str | None) -> str:
+def cyclonedx_xml_version(bom: Element, source: str | None) -> str:
+    """Return the supported specification version of a ``<bom>`` element (from its
+    namespace), or raise :class:`SbomFormatError`."""
     match = _NAMESPACE.match(bom.tag if isinstance(bom.tag, str) else "")
     if match is None:
         raise SbomFormatError(
@@ -194,7 +196,7 @@ class CycloneDxXmlReader:
     def read(self, data: bytes, *, source: str | None, strict: bool) -> SbomReadResult:
         """Parse safely, validate against the official XSD, and normalise ``data``."""
         bom = parse_xml(data, source)
-        version = _version(bom, source)
+        version = cyclonedx_xml_version(bom, source)
         issues = validate_cyclonedx_xml(data, version)
         raise_if_strict(issues, strict=strict, source=source, schema=f"CycloneDX {version} XML")
         log = IssueLog()
