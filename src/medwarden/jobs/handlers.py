@@ -63,7 +63,7 @@ def portfolio_surveillance(store: SqlStore, clock: Clock) -> Evaluate:
 
     def evaluate(products: Sequence[str]) -> Mapping[str, int]:
         return surveillance_pass(
-            store.portfolio, store, store.monitoring, store.portfolio, clock=clock
+            store.portfolio, store, store.monitoring, store.portfolio, store.triage, clock=clock
         )
 
     return evaluate

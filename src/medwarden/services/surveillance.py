@@ -1,4 +1,5 @@
-"""One surveillance pass: re-evaluate the portfolio, then raise end-of-support alerts.
+"""One surveillance pass: re-evaluate the portfolio, keep triage current, raise
+end-of-support alerts.
 
 This is what a monitoring run *does* (``medwarden worker run`` schedules it per
 product, ``medwarden monitor tick`` runs it by hand); the monitoring service around it
@@ -18,11 +19,30 @@ from medwarden.notify.alerts import Alert, AlertDraft
 from medwarden.notify.model import Notification, NotificationKind
 from medwarden.services.portfolio import PortfolioStore, reevaluate
 from medwarden.services.support import EndOfSupportItem, SupportSource, end_of_support_report
+from medwarden.vex.carryover import CarryOverCounts
 
-__all__ = ["EOS_ALERT", "AlertStore", "end_of_support_alerts", "surveillance_pass"]
+__all__ = [
+    "EOS_ALERT",
+    "AlertStore",
+    "TriageUpkeep",
+    "end_of_support_alerts",
+    "surveillance_pass",
+]
 
 EOS_ALERT = "end_of_support"
 """The alert kind of components past, near or before the device's end of support."""
+
+
+class TriageUpkeep(Protocol):
+    """Triage upkeep that depends on time: policy validity windows, decision expiry."""
+
+    def reconcile_policies(self, now: datetime, actor: str = ...) -> CarryOverCounts:
+        """Apply or revert policy decisions as policies start or stop matching."""
+        ...
+
+    def expire_decisions(self, now: datetime, actor: str = ...) -> list[int]:
+        """Return findings with expired decisions to under_investigation."""
+        ...
 
 
 class AlertStore(Protocol):
@@ -114,11 +134,23 @@ def surveillance_pass(
     index: AdvisoryIndex,
     alerts: AlertStore,
     support: SupportSource,
+    triage: TriageUpkeep,
     *,
     clock: Clock,
     actor: str = "medwarden-monitor",
 ) -> Mapping[str, int]:
-    """Re-evaluate against changed intelligence, then check end of support; the counts."""
+    """Re-evaluate against changed intelligence, carry policies over (validity windows
+    open and close with time), expire decisions past their expiry, then check end of
+    support; returns the counts a monitoring run records."""
     delta = reevaluate(portfolio, index, actor=actor, clock=clock)
+    carried = triage.reconcile_policies(clock.now())
+    expired = triage.expire_decisions(clock.now())
     raised, cleared = end_of_support_alerts(alerts, support, now=clock.now(), actor=actor)
-    return {**delta.as_counts(), "eos_alerts_raised": raised, "eos_alerts_cleared": cleared}
+    return {
+        **delta.as_counts(),
+        "policy_decisions_applied": carried.applied,
+        "policy_decisions_reverted": carried.reverted,
+        "decisions_expired": len(expired),
+        "eos_alerts_raised": raised,
+        "eos_alerts_cleared": cleared,
+    }

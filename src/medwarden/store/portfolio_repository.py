@@ -10,6 +10,7 @@ never on the number of releases, components or findings already stored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -517,8 +518,20 @@ class SqlPortfolio:
     # -- findings -------------------------------------------------------------------------
 
     def findings(self, query: FindingQuery) -> list[FindingView]:
-        """One page of findings (ids above ``query.after``, ascending); one query."""
+        """One page of findings (ids above ``query.after``, ascending): one query, two with
+        ``new_since`` (the first finds where such findings start, by the time index)."""
         with self._database.read("listing findings") as conn:
+            if query.new_since is not None:
+                # ``pk + 0`` keeps both databases from answering min(pk) by walking the
+                # primary key; the (discovered_at, pk) index answers it directly.
+                first = conn.execute(
+                    select(func.min(finding.c.pk + 0)).where(
+                        finding.c.discovered_at >= query.new_since
+                    )
+                ).scalar()
+                if first is None:
+                    return []
+                query = replace(query, after=max(query.after, int(first) - 1))
             rows = conn.execute(finding_select(query)).mappings().all()
             return [finding_view(r) for r in rows]
 

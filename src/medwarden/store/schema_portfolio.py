@@ -149,7 +149,8 @@ revision_component = Table(
     Column("level_of_support", Text),
     Column("end_of_support", Date),
     Column("support_justification", Text),
-    Index(None, "component_pk"),
+    # Also the probe "does this revision hold this identity" of finding sync.
+    Index(None, "component_pk", "revision_pk"),
 )
 """Which component identities an SBOM revision holds, with per-release support data."""
 
@@ -211,6 +212,7 @@ finding = Table(
     Index(None, "vulnerability_id"),
     Index(None, "cve_id"),
     Index(None, "changed_at"),
+    Index(None, "discovered_at", "pk"),
     CheckConstraint("state IN ('open', 'resolved')", name="state_known"),
     CheckConstraint(
         "status IN ('under_investigation', 'affected', 'not_affected', 'fixed')",

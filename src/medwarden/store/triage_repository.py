@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, Row, Select, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Row, Select, bindparam, insert, or_, select, text, update
 
 from medwarden.audit.model import EventDraft
 from medwarden.core.clock import ensure_utc
@@ -50,6 +50,7 @@ from medwarden.errors import (
     UsageError,
 )
 from medwarden.store._batching import chunked, unique
+from medwarden.store._writes import allocate_pks
 from medwarden.store.audit_repository import _PG_AUDIT_LOCK, append_event
 from medwarden.store.schema import kev
 from medwarden.store.schema_portfolio import (
@@ -72,6 +73,7 @@ from medwarden.vex.carryover import (
     PolicyOutcome,
     plan_carry_over,
 )
+from medwarden.vex.model import VexStatus
 from medwarden.vex.triage import (
     DecisionOrigin,
     DecisionRecord,
@@ -255,21 +257,9 @@ def _kev_listed(conn: Connection, cve_ids: Iterable[str]) -> set[str]:
     return {i.upper() for i in found}
 
 
-def _allocate_pks(conn: Connection, table_name: str, count: int) -> list[int]:
-    """Reserve ``count`` primary keys of ``table_name`` in one statement (see ``_writes``)."""
-    if count == 0:
-        return []
-    if conn.dialect.name == "postgresql":
-        seq = func.nextval(func.pg_get_serial_sequence(table_name, "pk"))
-        return list(conn.execute(select(seq).select_from(func.generate_series(1, count))).scalars())
-    table = {"decision": decision, "policy_application": policy_application}[table_name]
-    top = conn.execute(select(func.coalesce(func.max(table.c.pk), 0))).scalar_one()
-    return list(range(int(top) + 1, int(top) + 1 + count))
-
-
 def _insert_decisions(conn: Connection, rows: list[Values]) -> list[int]:
     """Insert decision rows in order (keys increase with it); return their keys."""
-    pks = _allocate_pks(conn, "decision", len(rows))
+    pks = allocate_pks(conn, decision, len(rows)) if rows else []
     if rows:
         conn.execute(
             insert(decision), [{"pk": pk, **row} for pk, row in zip(pks, rows, strict=True)]
@@ -1035,6 +1025,63 @@ class SqlTriage:
             query = query.where(policy_application.c.finding_pk == finding_pk)
         with self._database.read("reading policy applications") as conn:
             return [_application_of(row) for row in conn.execute(query).mappings()]
+
+    def expire_decisions(self, now: datetime, actor: str = POLICY_ENGINE) -> list[int]:
+        """Return findings whose current decision has expired to ``under_investigation``.
+
+        Each gets a new decision (reverting the expired one) and the findings are listed in
+        one ``triage.decision_expire`` audit event; returns their keys.  Set-based: one
+        query finds them, one insert and one update per batch write the change."""
+        now = ensure_utc(now)
+        with self._database.write("expiring triage decisions") as conn:
+            _lock(conn)
+            expired = conn.execute(
+                select(finding.c.pk, decision.c.pk, decision.c.expires_at)
+                .join(decision, decision.c.pk == finding.c.decision_pk)
+                .where(
+                    decision.c.expires_at.is_not(None),
+                    decision.c.expires_at <= now,
+                    finding.c.status != VexStatus.UNDER_INVESTIGATION.value,
+                )
+                .order_by(finding.c.pk)
+            ).all()
+            if not expired:
+                return []
+            reopened = TriageDecision(
+                status=VexStatus.UNDER_INVESTIGATION,
+                detail="the previous decision expired; triage it again",
+            )
+            rows = [
+                _decision_values(f_pk, reopened, actor=actor, at=now, reverts_pk=d_pk)
+                for f_pk, d_pk, _when in expired
+            ]
+            pks = _insert_decisions(conn, rows)
+            _point_findings(
+                conn,
+                [
+                    {
+                        "b_pk": f_pk,
+                        "decision_pk": pk,
+                        "status": VexStatus.UNDER_INVESTIGATION.value,
+                        "changed_at": now,
+                    }
+                    for (f_pk, _d, _w), pk in zip(expired, pks, strict=True)
+                ],
+            )
+            findings = [f_pk for f_pk, _d, _w in expired]
+            append_event(
+                conn,
+                EventDraft(
+                    at=now,
+                    actor=actor,
+                    action="triage.decision_expire",
+                    subject_type="finding",
+                    subject_id=",".join(str(f) for f in findings[:50])
+                    + (f" and {len(findings) - 50} more" if len(findings) > 50 else ""),
+                    after={"findings": findings, "expired_decisions": [d for _f, d, _w in expired]},
+                ),
+            )
+            return findings
 
     def reconcile_policies(self, now: datetime, actor: str = POLICY_ENGINE) -> CarryOverCounts:
         """Re-plan every open finding of every vulnerability that has a policy; one transaction.
