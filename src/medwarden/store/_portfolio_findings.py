@@ -22,6 +22,7 @@ from medwarden.portfolio.findings import Delta, FindingQuery, FindingView
 from medwarden.portfolio.notices import FindingGroup, new_finding_notices
 from medwarden.store._batching import chunked
 from medwarden.store._finding_sync import SyncCounts
+from medwarden.store.notification_repository import enqueue_notifications
 from medwarden.store.schema import epss, kev
 from medwarden.store.schema_portfolio import (
     component,
@@ -29,6 +30,7 @@ from medwarden.store.schema_portfolio import (
     product,
     release,
 )
+from medwarden.store.triage_repository import apply_policies as carry_over
 
 if TYPE_CHECKING:
     from medwarden.notify.model import Notification
@@ -46,18 +48,16 @@ __all__ = [
 
 
 def enqueue(conn: Connection, notifications: Sequence[Notification]) -> None:
+    """Put ``notifications`` in the outbox, inside the caller's transaction."""
     if notifications:
-        from medwarden.store.notification_repository import enqueue_notifications
-
         enqueue_notifications(conn, notifications)
 
 
 def apply_policies(conn: Connection, finding_pks: Sequence[int], now: datetime) -> int:
+    """Carry policies over to new or reopened findings; how many decisions were written."""
     if not finding_pks:
         return 0
-    from medwarden.store.triage_repository import apply_policies
-
-    return int(apply_policies(conn, finding_pks, now).applied)
+    return carry_over(conn, finding_pks, now).applied
 
 
 def finding_groups(conn: Connection, where: Any) -> list[FindingGroup]:
