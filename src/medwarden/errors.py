@@ -26,6 +26,7 @@ wrong, where, and what to do about it.  Entry points map the tree to exit codes
     ├── StoreError                     MW300  the local store failed
     │   └── StoreSchemaError           MW301  the store needs a migration
     ├── VerificationError              MW400  an integrity check failed
+    │   └── SignatureError             MW401  a device signature does not verify
     └── AccessError                    MW500  authentication or authorisation failed
         ├── AuthenticationError        MW501  no, unknown, expired or revoked credentials
         └── PermissionDeniedError      MW502  role or product permission missing
@@ -55,6 +56,7 @@ __all__ = [
     "SbomFormatError",
     "SbomParseError",
     "SbomSchemaError",
+    "SignatureError",
     "StoreError",
     "StoreSchemaError",
     "UsageError",
@@ -239,6 +241,12 @@ class VerificationError(MedwardenError):
     """An integrity check (hash chain, signature, proof) failed."""
 
     code = "MW400"
+
+
+class SignatureError(VerificationError):
+    """A signed device record does not verify (bad signature, wrong key, altered bytes)."""
+
+    code = "MW401"
 
 
 class AccessError(MedwardenError):

@@ -1,0 +1,1 @@
+"""Closed-loop device telemetry: signed records, the tamper-evident ledger and checks."""
