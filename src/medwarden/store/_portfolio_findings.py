@@ -21,6 +21,7 @@ from medwarden.intel.cvss import SeverityRating
 from medwarden.portfolio.findings import Delta, FindingQuery, FindingView
 from medwarden.portfolio.notices import FindingGroup, new_finding_notices
 from medwarden.store._batching import chunked
+from medwarden.store._carryover import apply_policies as carry_over
 from medwarden.store._finding_sync import SyncCounts
 from medwarden.store.notification_repository import enqueue_notifications
 from medwarden.store.schema import epss, kev
@@ -30,7 +31,6 @@ from medwarden.store.schema_portfolio import (
     product,
     release,
 )
-from medwarden.store.triage_repository import apply_policies as carry_over
 
 if TYPE_CHECKING:
     from medwarden.notify.model import Notification

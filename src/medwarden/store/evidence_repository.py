@@ -27,6 +27,12 @@ from medwarden.store._batching import chunked
 from medwarden.store._portfolio_findings import finding_select, finding_view
 from medwarden.store._portfolio_rows import product_from_row, release_from_row, revision_from_row
 from medwarden.store._release_lookup import product_and_release, stored_support
+from medwarden.store._triage_rows import (
+    application_of,
+    policy_columns,
+    policy_of,
+    record_of,
+)
 from medwarden.store.audit_repository import read_head
 from medwarden.store.schema_portfolio import (
     component_match,
@@ -37,12 +43,6 @@ from medwarden.store.schema_portfolio import (
     release,
     revision_component,
     sbom_revision,
-)
-from medwarden.store.triage_repository import (
-    _application_of,
-    _policy_columns,
-    _policy_of,
-    _record_of,
 )
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def _decisions(conn: Connection, finding_pks: list[int]) -> dict[int, list[Decis
     for chunk in chunked(finding_pks):
         query = select(decision).where(decision.c.finding_pk.in_(chunk)).order_by(decision.c.pk)
         for row in conn.execute(query).mappings():
-            record = _record_of(row)
+            record = record_of(row)
             history[record.finding_pk].append(record)
     return history
 
@@ -102,7 +102,7 @@ def _applications(conn: Connection, finding_pks: list[int]) -> dict[int, list[Po
             .order_by(policy_application.c.pk)
         )
         for row in conn.execute(query).mappings():
-            application = _application_of(row)
+            application = application_of(row)
             found[application.finding_pk].append(application)
     return found
 
@@ -110,8 +110,8 @@ def _applications(conn: Connection, finding_pks: list[int]) -> dict[int, list[Po
 def _policies(conn: Connection, pks: set[int]) -> list[CarryOverPolicy]:
     found: list[CarryOverPolicy] = []
     for chunk in chunked(sorted(pks)):
-        query = _policy_columns().where(policy.c.pk.in_(chunk)).order_by(policy.c.pk)
-        found.extend(_policy_of(row) for row in conn.execute(query).mappings())
+        query = policy_columns().where(policy.c.pk.in_(chunk)).order_by(policy.c.pk)
+        found.extend(policy_of(row) for row in conn.execute(query).mappings())
     return found
 
 
