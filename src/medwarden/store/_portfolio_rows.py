@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 
+from medwarden.audit.model import EventDraft
 from medwarden.portfolio.model import LifecycleState, Market, Product, Release, RevisionInfo
 
-__all__ = ["product_from_row", "release_from_row", "revision_from_row"]
+__all__ = [
+    "event_draft",
+    "markets_json",
+    "parse_date",
+    "product_from_row",
+    "release_from_row",
+    "revision_from_row",
+]
 
 
 def _markets(text: str) -> tuple[Market, ...]:
@@ -22,7 +30,8 @@ def markets_json(markets: tuple[Market, ...]) -> str:
     return orjson.dumps([{"market": m.market, "regime": m.regime} for m in markets]).decode()
 
 
-def _date(value: Any) -> date | None:
+def parse_date(value: Any) -> date | None:
+    """A stored date (SQLite may return text)."""
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
@@ -39,7 +48,7 @@ def product_from_row(row: Mapping[Any, Any], release_count: int = 0) -> Product:
         regulatory_class=row["regulatory_class"],
         markets=_markets(row["markets_json"]),
         monitoring_interval_s=row["monitoring_interval_s"],
-        support_end=_date(row["support_end"]),
+        support_end=parse_date(row["support_end"]),
         eos_horizon_days=row["eos_horizon_days"],
         sbom_public=bool(row["sbom_public"]),
         release_count=release_count,
@@ -75,7 +84,22 @@ def release_from_row(
         state=LifecycleState(row["state"]),
         created_at=row["created_at"],
         released_at=row["released_at"],
-        support_end=_date(row["support_end"]),
+        support_end=parse_date(row["support_end"]),
         current_revision=revision,
         open_findings=open_findings,
     )
+
+
+def event_draft(
+    at: datetime,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> EventDraft:
+    """An audit event draft of a portfolio change."""
+    return EventDraft(at, actor, action, subject_type, subject_id, before, after, reason)

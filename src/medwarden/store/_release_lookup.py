@@ -5,41 +5,52 @@ support columns of ``revision_component``, for the repositories that work on one
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from medwarden.errors import NotFoundError
 from medwarden.portfolio.support import ComponentSupport
+from medwarden.store._portfolio_rows import parse_date
 from medwarden.store.schema_portfolio import product, release
 
-__all__ = ["product_and_release", "stored_support", "support_state"]
+__all__ = [
+    "product_and_release",
+    "product_row",
+    "release_row",
+    "stored_support",
+    "support_state",
+]
+
+
+def product_row(conn: Connection, slug: str) -> Mapping[Any, Any]:
+    """The ``product`` row of ``slug``; :class:`NotFoundError` if there is none."""
+    row = conn.execute(select(product).where(product.c.slug == slug)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"there is no product {slug!r}")
+    return row
+
+
+def release_row(conn: Connection, product_pk: int, slug: str, version: str) -> Mapping[Any, Any]:
+    """The ``release`` row of a product's version; :class:`NotFoundError` if there is none."""
+    row = (
+        conn.execute(
+            select(release).where(release.c.product_pk == product_pk, release.c.version == version)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFoundError(f"product {slug!r} has no release {version!r}")
+    return row
 
 
 def product_and_release(
     conn: Connection, slug: str, version: str
 ) -> tuple[Mapping[Any, Any], Mapping[Any, Any]]:
     """The ``product`` and ``release`` rows of ``slug``@``version``; NotFoundError if absent."""
-    prod = conn.execute(select(product).where(product.c.slug == slug)).mappings().first()
-    if prod is None:
-        raise NotFoundError(f"there is no product {slug!r}")
-    rel = (
-        conn.execute(
-            select(release).where(release.c.product_pk == prod["pk"], release.c.version == version)
-        )
-        .mappings()
-        .first()
-    )
-    if rel is None:
-        raise NotFoundError(f"product {slug!r} has no release {version!r}")
-    return prod, rel
-
-
-def _day(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
+    prod = product_row(conn, slug)
+    return prod, release_row(conn, prod["pk"], slug, version)
 
 
 def stored_support(
@@ -50,7 +61,7 @@ def stored_support(
     Every write path validates records, so a level without a date or justification
     cannot be stored; should one exist, it reads as "not stated", as the end-of-support
     report reads it."""
-    day = _day(end)
+    day = parse_date(end)
     if level is None and day is None and justification is None:
         return None
     return ComponentSupport(level, day, justification or (None if day else "not stated"))

@@ -10,34 +10,24 @@ never on the number of releases, components or findings already stored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import (
     Connection,
-    and_,
-    bindparam,
     func,
     insert,
-    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
-from medwarden.audit.model import EventDraft
-from medwarden.errors import ConflictError, NotFoundError, UsageError
+from medwarden.errors import ConflictError, NotFoundError
 from medwarden.portfolio.findings import (
     Delta,
-    FindingQuery,
-    FindingReport,
-    FindingView,
     ImportResult,
 )
-from medwarden.portfolio.installed import InstalledUnit, SupportRecord, WhereUsed
 from medwarden.portfolio.model import (
     LifecycleState,
     Product,
@@ -47,16 +37,14 @@ from medwarden.portfolio.model import (
     RevisionInfo,
 )
 from medwarden.portfolio.notices import kev_notices
-from medwarden.portfolio.support import ComponentSupport
 from medwarden.services.ports import Evaluation, PendingChanges, RevisionDraft
 from medwarden.store._batching import chunked
 from medwarden.store._bulk import bulk_insert
 from medwarden.store._finding_sync import Scope, sync_findings
+from medwarden.store._portfolio_field import FieldData
 from medwarden.store._portfolio_findings import (
     consequences,
     enqueue,
-    finding_select,
-    finding_view,
     kev_groups,
 )
 from medwarden.store._portfolio_matches import (
@@ -65,22 +53,22 @@ from medwarden.store._portfolio_matches import (
     ensure_identities,
     write_evaluations,
 )
+from medwarden.store._portfolio_records import FindingRecords
 from medwarden.store._portfolio_rows import (
+    event_draft,
     markets_json,
     product_from_row,
     release_from_row,
     revision_from_row,
 )
+from medwarden.store._release_lookup import product_row, release_row
 from medwarden.store._writes import allocate_pks
 from medwarden.store.audit_repository import append_event
 from medwarden.store.schema import advisory, kev
 from medwarden.store.schema_portfolio import (
     component,
-    component_match,
     cursor_state,
-    decision,
     finding,
-    installed_unit,
     product,
     release,
     revision_component,
@@ -102,26 +90,6 @@ def _lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_PORTFOLIO_LOCK})
 
 
-def _product_row(conn: Connection, slug: str) -> Mapping[Any, Any]:
-    row = conn.execute(select(product).where(product.c.slug == slug)).mappings().first()
-    if row is None:
-        raise NotFoundError(f"there is no product {slug!r}")
-    return row
-
-
-def _release_row(conn: Connection, product_pk: int, slug: str, version: str) -> Mapping[Any, Any]:
-    row = (
-        conn.execute(
-            select(release).where(release.c.product_pk == product_pk, release.c.version == version)
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFoundError(f"product {slug!r} has no release {version!r}")
-    return row
-
-
 def _cursor(conn: Connection, name: str) -> int:
     value = conn.execute(select(cursor_state.c.value).where(cursor_state.c.name == name)).scalar()
     return int(value or 0)
@@ -139,7 +107,7 @@ def _top(conn: Connection, column: Any) -> int:
     return int(conn.execute(select(func.coalesce(func.max(column), 0))).scalar_one())
 
 
-class SqlPortfolio:
+class SqlPortfolio(FindingRecords, FieldData):
     """Products, releases, SBOM revisions and findings on SQLite or PostgreSQL."""
 
     def __init__(self, database: Database) -> None:
@@ -165,10 +133,10 @@ class SqlPortfolio:
         try:
             with self._database.write("creating a product") as conn:
                 conn.execute(insert(product).values(row))
-                stored = product_from_row(_product_row(conn, spec.slug))
+                stored = product_from_row(product_row(conn, spec.slug))
                 append_event(
                     conn,
-                    _event(
+                    event_draft(
                         at,
                         actor,
                         "portfolio.product_create",
@@ -186,7 +154,7 @@ class SqlPortfolio:
     def product(self, slug: str) -> Product:
         """The product ``slug``; :class:`NotFoundError` when there is none."""
         with self._database.read("reading a product") as conn:
-            row = _product_row(conn, slug)
+            row = product_row(conn, slug)
             count = conn.execute(
                 select(func.count()).where(release.c.product_pk == row["pk"])
             ).scalar_one()
@@ -210,7 +178,7 @@ class SqlPortfolio:
         """Store a new release of product ``slug``; an existing version is a conflict."""
         try:
             with self._database.write("creating a release") as conn:
-                prod = _product_row(conn, slug)
+                prod = product_row(conn, slug)
                 conn.execute(
                     insert(release).values(
                         product_pk=prod["pk"],
@@ -221,10 +189,10 @@ class SqlPortfolio:
                         created_at=at,
                     )
                 )
-                stored = release_from_row(slug, _release_row(conn, prod["pk"], slug, spec.version))
+                stored = release_from_row(slug, release_row(conn, prod["pk"], slug, spec.version))
                 append_event(
                     conn,
-                    _event(
+                    event_draft(
                         at,
                         actor,
                         "portfolio.release_create",
@@ -253,12 +221,12 @@ class SqlPortfolio:
     ) -> Release:
         """Move a release to another lifecycle state (audited with before and after)."""
         with self._database.write("changing a release state") as conn:
-            prod = _product_row(conn, slug)
-            row = _release_row(conn, prod["pk"], slug, version)
+            prod = product_row(conn, slug)
+            row = release_row(conn, prod["pk"], slug, version)
             conn.execute(update(release).where(release.c.pk == row["pk"]).values(state=state.value))
             append_event(
                 conn,
-                _event(
+                event_draft(
                     at,
                     actor,
                     "portfolio.release_state",
@@ -274,14 +242,14 @@ class SqlPortfolio:
     def release(self, slug: str, version: str) -> Release:
         """One release with its current revision and open-finding count."""
         with self._database.read("reading a release") as conn:
-            prod = _product_row(conn, slug)
-            row = _release_row(conn, prod["pk"], slug, version)
+            prod = product_row(conn, slug)
+            row = release_row(conn, prod["pk"], slug, version)
             return self._releases(conn, slug, [row])[0]
 
     def releases(self, slug: str) -> list[Release]:
         """Every release of product ``slug``, oldest first; three queries whatever the count."""
         with self._database.read("listing releases") as conn:
-            prod = _product_row(conn, slug)
+            prod = product_row(conn, slug)
             rows = (
                 conn.execute(
                     select(release).where(release.c.product_pk == prod["pk"]).order_by(release.c.pk)
@@ -324,8 +292,8 @@ class SqlPortfolio:
     def revisions(self, slug: str, version: str) -> list[RevisionInfo]:
         """Every SBOM revision of a release, oldest first (documents not loaded)."""
         with self._database.read("listing SBOM revisions") as conn:
-            prod = _product_row(conn, slug)
-            rel = _release_row(conn, prod["pk"], slug, version)
+            prod = product_row(conn, slug)
+            rel = release_row(conn, prod["pk"], slug, version)
             cols = [c for c in sbom_revision.c if c.name != "document"]
             rows = conn.execute(
                 select(*cols)
@@ -339,8 +307,8 @@ class SqlPortfolio:
     ) -> tuple[RevisionInfo, bytes]:
         """A revision's document exactly as imported (the current one unless ``number``)."""
         with self._database.read("reading an SBOM revision") as conn:
-            prod = _product_row(conn, slug)
-            rel = _release_row(conn, prod["pk"], slug, version)
+            prod = product_row(conn, slug)
+            rel = release_row(conn, prod["pk"], slug, version)
             query = select(sbom_revision).where(sbom_revision.c.release_pk == rel["pk"])
             if number is None:
                 query = query.where(sbom_revision.c.pk == rel["current_revision_pk"])
@@ -383,8 +351,8 @@ class SqlPortfolio:
         yet, keyed by identity digest.  The previous revisions stay as they were."""
         with self._database.write("importing an SBOM revision") as conn:
             _lock(conn)
-            prod = _product_row(conn, slug)
-            rel = _release_row(conn, prod["pk"], slug, version)
+            prod = product_row(conn, slug)
+            rel = release_row(conn, prod["pk"], slug, version)
             number = 1 + int(
                 conn.execute(
                     select(func.coalesce(func.max(sbom_revision.c.number), 0)).where(
@@ -441,7 +409,7 @@ class SqlPortfolio:
             result = ImportResult(slug, version, number, len(draft.entries), created, fresh, delta)
             append_event(
                 conn,
-                _event(
+                event_draft(
                     at,
                     actor,
                     "portfolio.sbom_import",
@@ -500,7 +468,7 @@ class SqlPortfolio:
             _set_cursor(conn, KEV_CURSOR, max(kev_cursor, pending.kev_top), at)
             append_event(
                 conn,
-                _event(
+                event_draft(
                     at,
                     actor,
                     "portfolio.reevaluate",
@@ -515,337 +483,8 @@ class SqlPortfolio:
             )
             return delta
 
-    # -- findings -------------------------------------------------------------------------
-
-    def findings(self, query: FindingQuery) -> list[FindingView]:
-        """One page of findings (ids above ``query.after``, ascending): one query, two with
-        ``new_since`` (the first finds where such findings start, by the time index)."""
-        with self._database.read("listing findings") as conn:
-            if query.new_since is not None:
-                # ``pk + 0`` keeps both databases from answering min(pk) by walking the
-                # primary key; the (discovered_at, pk) index answers it directly.
-                first = conn.execute(
-                    select(func.min(finding.c.pk + 0)).where(
-                        finding.c.discovered_at >= query.new_since
-                    )
-                ).scalar()
-                if first is None:
-                    return []
-                query = replace(query, after=max(query.after, int(first) - 1))
-            rows = conn.execute(finding_select(query)).mappings().all()
-            return [finding_view(r) for r in rows]
-
-    def finding(self, pk: int, products: frozenset[str] | None = None) -> FindingView:
-        """One finding with its evidence; :class:`NotFoundError` if absent or not visible."""
-        query = finding_select(FindingQuery(products=products, state=None, limit=1))
-        query = (
-            query.where(finding.c.pk == pk)
-            .add_columns(component_match.c.payload)
-            .outerjoin(
-                component_match,
-                and_(
-                    component_match.c.component_pk == finding.c.component_pk,
-                    component_match.c.vulnerability_id == finding.c.vulnerability_id,
-                ),
-            )
-        )
-        with self._database.read("reading a finding") as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
-            raise NotFoundError(f"there is no finding {pk}")
-        evidence = orjson.loads(row["payload"]) if row["payload"] is not None else None
-        return finding_view(row, evidence)
-
-    def decision_product(self, decision_pk: int) -> str:
-        """The product of the finding a decision was made on (for scope checks)."""
-        query = (
-            select(product.c.slug)
-            .select_from(
-                decision.join(finding, finding.c.pk == decision.c.finding_pk).join(
-                    product, product.c.pk == finding.c.product_pk
-                )
-            )
-            .where(decision.c.pk == decision_pk)
-        )
-        with self._database.read("reading a decision's product") as conn:
-            slug = conn.execute(query).scalar()
-        if slug is None:
-            raise NotFoundError(f"there is no decision {decision_pk}")
-        return str(slug)
-
-    def report_finding(
-        self, slug: str, version: str, report: FindingReport, *, actor: str, at: datetime
-    ) -> FindingView:
-        """Record a finding people reported (researcher, internal test, complaint, ISAO).
-
-        The component must be in the release's current SBOM; a finding the feeds already
-        raised for the same component and vulnerability is a :class:`ConflictError`."""
-        with self._database.write("recording a reported finding") as conn:
-            prod = _product_row(conn, slug)
-            rel = _release_row(conn, prod["pk"], slug, version)
-            component_pk = conn.execute(
-                select(revision_component.c.component_pk).where(
-                    revision_component.c.revision_pk == rel["current_revision_pk"],
-                    revision_component.c.ref == report.component_ref,
-                )
-            ).scalar()
-            if component_pk is None:
-                raise NotFoundError(
-                    f"the current SBOM of {slug}@{version} has no component "
-                    f"{report.component_ref!r}"
-                )
-            try:
-                with conn.begin_nested():
-                    pk = conn.execute(
-                        insert(finding)
-                        .values(
-                            product_pk=prod["pk"],
-                            release_pk=rel["pk"],
-                            component_pk=component_pk,
-                            vulnerability_id=report.vulnerability_id,
-                            cve_id=report.cve_id,
-                            severity=report.severity.value,
-                            severity_rank=report.severity.rank,
-                            state="open",
-                            status="under_investigation",
-                            discovered_at=report.discovered_at or at,
-                            discovery_method=report.method.value,
-                            discovery_source=report.source,
-                            discovery_detail=report.detail,
-                            changed_at=at,
-                        )
-                        .returning(finding.c.pk)
-                    ).scalar_one()
-            except IntegrityError:
-                raise ConflictError(
-                    f"{slug}@{version} already has a finding of {report.vulnerability_id} "
-                    f"on {report.component_ref}"
-                ) from None
-            append_event(
-                conn,
-                _event(
-                    at,
-                    actor,
-                    "finding.report",
-                    "finding",
-                    str(pk),
-                    after={
-                        "release": f"{slug}@{version}",
-                        "component_ref": report.component_ref,
-                        "vulnerability_id": report.vulnerability_id,
-                        "severity": report.severity.value,
-                        "discovery": {
-                            "method": report.method.value,
-                            "source": report.source,
-                            "detail": report.detail,
-                        },
-                    },
-                ),
-            )
-            row = (
-                conn.execute(
-                    finding_select(FindingQuery(state=None, limit=1)).where(finding.c.pk == pk)
-                )
-                .mappings()
-                .one()
-            )
-            return finding_view(row)
-
-    # -- installed base, where-used, end of support ----------------------------------
-
-    def import_installed_base(
-        self, units: Sequence[InstalledUnit], *, actor: str, at: datetime, source: str
-    ) -> dict[str, int]:
-        """Record which release each fielded unit runs (REQUIREMENTS 29); all or nothing.
-
-        A unit already known is moved to the reported release; a unit naming an unknown
-        product or release fails the whole import, naming every such line."""
-        with self._database.write("importing the installed base") as conn:
-            releases = _release_pks(conn, {(u.product, u.version) for u in units})
-            unknown = sorted(
-                {
-                    f"{u.product}@{u.version}"
-                    for u in units
-                    if (u.product, u.version) not in releases
-                }
-            )
-            if unknown:
-                raise NotFoundError(
-                    f"the installed base names {len(unknown)} unknown release(s)",
-                    details=tuple(unknown[:20]),
-                    hint="create the releases first (medwarden release add)",
-                )
-            existing: dict[tuple[int, str], int] = {}
-            for chunk in chunked(sorted({u.device_id for u in units})):
-                for pk, product_pk, device in conn.execute(
-                    select(
-                        installed_unit.c.pk, installed_unit.c.product_pk, installed_unit.c.device_id
-                    ).where(installed_unit.c.device_id.in_(chunk))
-                ):
-                    existing[(product_pk, device)] = pk
-            new_rows, moved = [], []
-            for u in {(u.product, u.device_id): u for u in units}.values():
-                product_pk, release_pk = releases[(u.product, u.version)]
-                row = {
-                    "release_pk": release_pk,
-                    "site": u.site,
-                    "reported_at": u.reported_at or at,
-                    "source": source,
-                }
-                pk = existing.get((product_pk, u.device_id))
-                if pk is None:
-                    new_rows.append({"product_pk": product_pk, "device_id": u.device_id, **row})
-                else:
-                    moved.append({"b_pk": pk, **row})
-            bulk_insert(conn, installed_unit, new_rows)
-            if moved:
-                conn.execute(
-                    update(installed_unit).where(installed_unit.c.pk == bindparam("b_pk")), moved
-                )
-            counts = {
-                "units": len(new_rows) + len(moved),
-                "new": len(new_rows),
-                "updated": len(moved),
-            }
-            append_event(
-                conn,
-                _event(
-                    at,
-                    actor,
-                    "portfolio.installed_base_import",
-                    "portfolio",
-                    "installed_base",
-                    after={**counts, "source": source},
-                ),
-            )
-            return counts
-
-    def where_used(
-        self, *, purl: str | None = None, name: str | None = None, version: str | None = None
-    ) -> list[WhereUsed]:
-        """Which releases hold a component (by exact purl, or name and optional version),
-        with the number of fielded units running each (REQUIREMENTS 61); one query."""
-        c = component.c
-        if purl:
-            match = c.purl == purl
-        elif name:
-            match = (
-                c.name == name if version is None else and_(c.name == name, c.version == version)
-            )
-        else:
-            raise UsageError("name a component by purl or by name (and version)")
-        units = (
-            select(func.count())
-            .where(installed_unit.c.release_pk == release.c.pk)
-            .scalar_subquery()
-        )
-        query = (
-            select(
-                product.c.slug,
-                release.c.version,
-                release.c.state,
-                revision_component.c.ref,
-                c.name,
-                c.version.label("component_version"),
-                c.purl,
-                units.label("units"),
-            )
-            .select_from(
-                component.join(revision_component, revision_component.c.component_pk == c.pk)
-                .join(release, release.c.current_revision_pk == revision_component.c.revision_pk)
-                .join(product, product.c.pk == release.c.product_pk)
-            )
-            .where(match)
-            .order_by(product.c.slug, release.c.pk, revision_component.c.ref)
-        )
-        with self._database.read("finding where a component is used") as conn:
-            return [
-                WhereUsed(
-                    r.slug,
-                    r.version,
-                    LifecycleState(r.state),
-                    r.ref,
-                    r.name,
-                    r.component_version,
-                    r.purl,
-                    int(r.units),
-                )
-                for r in conn.execute(query)
-            ]
-
-    def support_records(self, products: frozenset[str] | None = None) -> list[SupportRecord]:
-        """Every component with support data in the current SBOM of every release; one query."""
-        rc = revision_component.c
-        query = (
-            select(
-                product.c.slug,
-                product.c.support_end,
-                product.c.eos_horizon_days,
-                release.c.version,
-                rc.ref,
-                component.c.name,
-                component.c.version.label("cv"),
-                rc.level_of_support,
-                rc.end_of_support,
-                rc.support_justification,
-            )
-            .select_from(
-                revision_component.join(release, release.c.current_revision_pk == rc.revision_pk)
-                .join(product, product.c.pk == release.c.product_pk)
-                .join(component, component.c.pk == rc.component_pk)
-            )
-            .where(
-                or_(rc.level_of_support.is_not(None), rc.end_of_support.is_not(None)),
-                release.c.state != LifecycleState.END_OF_SUPPORT.value,
-            )
-            .order_by(product.c.slug, release.c.pk, rc.ref)
-        )
-        if products is not None:
-            query = query.where(product.c.slug.in_(sorted(products)))
-        with self._database.read("reading component support data") as conn:
-            return [
-                SupportRecord(
-                    product=r.slug,
-                    device_support_end=_day(r.support_end),
-                    horizon_days=r.eos_horizon_days,
-                    release=r.version,
-                    ref=r.ref,
-                    name=r.name,
-                    version=r.cv,
-                    support=ComponentSupport(
-                        r.level_of_support,
-                        _day(r.end_of_support),
-                        r.support_justification or (None if r.end_of_support else "not stated"),
-                    ),
-                )
-                for r in conn.execute(query)
-            ]
-
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _day(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
-
-def _release_pks(
-    conn: Connection, wanted: set[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """(product pk, release pk) of each (slug, version) in ``wanted`` that exists."""
-    found: dict[tuple[str, str], tuple[int, int]] = {}
-    slugs = sorted({slug for slug, _v in wanted})
-    for chunk in chunked(slugs):
-        for slug, product_pk, version, release_pk in conn.execute(
-            select(product.c.slug, product.c.pk, release.c.version, release.c.pk)
-            .join(release, release.c.product_pk == product.c.pk)
-            .where(product.c.slug.in_(chunk))
-        ):
-            if (slug, version) in wanted:
-                found[(slug, version)] = (product_pk, release_pk)
-    return found
 
 
 def _is_integrity(exc: BaseException) -> bool:
@@ -855,20 +494,6 @@ def _is_integrity(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
-
-
-def _event(
-    at: datetime,
-    actor: str,
-    action: str,
-    subject_type: str,
-    subject_id: str,
-    *,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    reason: str | None = None,
-) -> EventDraft:
-    return EventDraft(at, actor, action, subject_type, subject_id, before, after, reason)
 
 
 def _product_state(p: Product) -> dict[str, Any]:
