@@ -41,6 +41,9 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "MEDWARDEN_SMTP_PASSWORD",
         "MEDWARDEN_MAX_UPLOAD_BYTES",
         "MEDWARDEN_TOKEN_MAX_DAYS",
+        "MEDWARDEN_LEDGER_KEY",
+        "MEDWARDEN_MQTT_PASSWORD",
+        "MEDWARDEN_OREF0_DIR",
     }
 )
 """Every ``MEDWARDEN_*`` environment variable medwarden (or its test suite) reads."""
@@ -71,6 +74,17 @@ class Settings:
     progress: bool = False
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     token_max_days: int = DEFAULT_TOKEN_MAX_DAYS
+    ledger_key: str = ""
+    """The server's Ed25519 key file for receipts and ledger checkpoints
+    (``MEDWARDEN_LEDGER_KEY``; default ``ledger-ed25519.pem`` beside a file database, or
+    in the user data directory); created on first use."""
+
+    @property
+    def ledger_key_path(self) -> Path:
+        """Where the ledger key file is (:attr:`ledger_key`, or its default)."""
+        return (
+            Path(self.ledger_key).expanduser() if self.ledger_key else _default_ledger_key(self.db)
+        )
 
     @property
     def db_is_url(self) -> bool:
@@ -108,13 +122,21 @@ def load_settings(
             "the database location is empty", hint="pass --db PATH_OR_URL or set MEDWARDEN_DB"
         )
     progress = interactive and not env.get("CI")
+    ledger_key = env.get("MEDWARDEN_LEDGER_KEY", "").strip()
     return Settings(
         db=location.strip(),
         db_source=source,
         progress=progress,
         max_upload_bytes=_positive(env, "MEDWARDEN_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
         token_max_days=_positive(env, "MEDWARDEN_TOKEN_MAX_DAYS", DEFAULT_TOKEN_MAX_DAYS),
+        ledger_key=ledger_key,
     )
+
+
+def _default_ledger_key(db: str) -> Path:
+    """``ledger-ed25519.pem`` beside a database file, else in the user data directory."""
+    base = default_db_location().parent if "://" in db else Path(db).expanduser().parent
+    return base / "ledger-ed25519.pem"
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
@@ -136,11 +158,14 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
     ``medwarden serve --workers N`` sets them before uvicorn starts its worker processes,
     which build their settings (and so their app) from the environment."""
-    return {
+    env = {
         "MEDWARDEN_DB": settings.db,
         "MEDWARDEN_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
         "MEDWARDEN_TOKEN_MAX_DAYS": str(settings.token_max_days),
     }
+    if settings.ledger_key:
+        env["MEDWARDEN_LEDGER_KEY"] = settings.ledger_key
+    return env
 
 
 def check_variables(environ: Mapping[str, str]) -> None:

@@ -26,10 +26,13 @@ wrong, where, and what to do about it.  Entry points map the tree to exit codes
     ├── StoreError                     MW300  the local store failed
     │   └── StoreSchemaError           MW301  the store needs a migration
     ├── VerificationError              MW400  an integrity check failed
-    │   └── SignatureError             MW401  a device signature does not verify
-    └── AccessError                    MW500  authentication or authorisation failed
-        ├── AuthenticationError        MW501  no, unknown, expired or revoked credentials
-        └── PermissionDeniedError      MW502  role or product permission missing
+    │   ├── SignatureError             MW401  a device signature does not verify
+    │   └── ChainError                 MW402  a record replays or breaks its device's chain
+    ├── AccessError                    MW500  authentication or authorisation failed
+    │   ├── AuthenticationError        MW501  no, unknown, expired or revoked credentials
+    │   └── PermissionDeniedError      MW502  role or product permission missing
+    └── ControllerRunError             MW600  a controller runner failed (crash, protocol)
+        └── ControllerTimeoutError     MW601  a controller did not answer in time
 """
 
 from __future__ import annotations
@@ -39,8 +42,11 @@ from dataclasses import dataclass
 __all__ = [
     "AccessError",
     "AuthenticationError",
+    "ChainError",
     "ConfigError",
     "ConflictError",
+    "ControllerRunError",
+    "ControllerTimeoutError",
     "InputError",
     "InputTooLargeError",
     "IntelFetchError",
@@ -249,6 +255,12 @@ class SignatureError(VerificationError):
     code = "MW401"
 
 
+class ChainError(VerificationError):
+    """A device record replays an earlier one or does not link to its chain."""
+
+    code = "MW402"
+
+
 class AccessError(MedwardenError):
     """Authentication or authorisation failed."""
 
@@ -265,3 +277,15 @@ class PermissionDeniedError(AccessError):
     """Valid credentials that lack the role or product permission asked for (HTTP 403)."""
 
     code = "MW502"
+
+
+class ControllerRunError(MedwardenError):
+    """A controller runner failed: crash, protocol violation or closed runner."""
+
+    code = "MW600"
+
+
+class ControllerTimeoutError(ControllerRunError):
+    """A controller did not answer within its time limit (the child was killed)."""
+
+    code = "MW601"

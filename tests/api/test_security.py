@@ -14,7 +14,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from medwarden.api.deps import PUBLIC_ROUTES, effective_routes
+from medwarden.api.deps import DEVICE_ROUTES, PUBLIC_ROUTES, effective_routes
 from medwarden.auth.tokens import generate_token
 from medwarden.services.auth import revoke_token, set_disabled
 from medwarden.store import open_store
@@ -37,6 +37,16 @@ def protected(api: Api) -> list[tuple[str, str]]:
     """Every endpoint outside PUBLIC_ROUTES."""
     public = {re.sub(r"\{[^}]+\}", "x", p) for p in PUBLIC_ROUTES}
     return [(m, p) for m, p in endpoints(api) if p not in public]
+
+
+def device_routes() -> set[str]:
+    """The concrete paths devices call with their own credential."""
+    return {re.sub(r"\{[^}]+\}", "x", p) for p in DEVICE_ROUTES}
+
+
+def user_routes(api: Api) -> list[tuple[str, str]]:
+    """Every protected endpoint that people (API tokens) call."""
+    return [(m, p) for m, p in protected(api) if p not in device_routes()]
 
 
 def assert_unauthenticated(response: httpx.Response) -> None:
@@ -76,7 +86,7 @@ def test_public_routes_answer_anonymous_callers(api: Api) -> None:
 
 def test_a_reader_cannot_write_anywhere(api: Api) -> None:
     """A regulatory (read-only) token gets 403 on every POST/PUT/PATCH/DELETE."""
-    writes = [(m, p) for m, p in protected(api) if m in WRITE_METHODS]
+    writes = [(m, p) for m, p in user_routes(api) if m in WRITE_METHODS]
     assert writes
     for method, path in writes:
         assert_problem(api.call(method, path, "reader", json={}), 403, "MW502")
@@ -91,7 +101,7 @@ def test_a_reader_can_read(api: Api) -> None:
 def test_an_expired_token_is_refused_everywhere(api: Api) -> None:
     """Once the clock passes the expiry, every protected route answers 401."""
     api.clock.set(T0 + timedelta(days=30))
-    for method, path in protected(api):
+    for method, path in user_routes(api):
         response = api.call(method, path, "admin")
         assert_unauthenticated(response)
         assert 'error="invalid_token"' in response.headers["www-authenticate"]
@@ -102,7 +112,7 @@ def test_a_revoked_token_is_refused_everywhere(api: Api) -> None:
     """A revocation (through another store handle) takes effect on the next request."""
     with open_store(api.url) as store:
         revoke_token(store.auth, api.token_ids["admin"], actor="test", clock=api.clock)
-    for method, path in protected(api):
+    for method, path in user_routes(api):
         assert_unauthenticated(api.call(method, path, "admin"))
 
 
@@ -167,3 +177,14 @@ def test_no_route_fails_with_a_server_error(api: Api, who: str) -> None:
         assert response.status_code < 500, (method, path, response.text)
         if response.status_code >= 400:
             assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_device_routes_refuse_user_tokens_and_user_routes_refuse_device_credentials(
+    api: Api,
+) -> None:
+    """A person's API token cannot submit telemetry; a device credential opens nothing else."""
+    assert device_routes()
+    for path in device_routes():
+        assert_unauthenticated(api.call("POST", path, "admin", json={"records": []}))
+    for method, path in user_routes(api):
+        assert_unauthenticated(api.client.request(method, path, token="mwd_" + "A" * 43))

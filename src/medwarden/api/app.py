@@ -29,6 +29,7 @@ from medwarden.api.deps import (
     OPENAPI_URL,
     PUBLIC_ROUTES,
     authenticate_unless_public,
+    device_route_ids,
     public_route_ids,
 )
 from medwarden.api.middleware import BodySizeLimit, SecurityHeaders
@@ -36,7 +37,9 @@ from medwarden.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, instal
 from medwarden.api.routers import ROUTERS
 from medwarden.config import Settings, load_settings
 from medwarden.core.clock import Clock, SystemClock
+from medwarden.keys import load_or_create_signer
 from medwarden.store.db import open_store
+from medwarden.telemetry.devices import public_key_to_bytes
 
 __all__ = ["create_app", "create_app_from_environment"]
 
@@ -56,6 +59,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.db, create=False)
         app.state.store = store
+        signer = load_or_create_signer(settings.ledger_key_path)
+        store.ledger.register_server_key(
+            signer.key_id, public_key_to_bytes(signer.key.public_key()), at=app.state.clock.now()
+        )
+        app.state.signer = signer
         try:
             yield
         finally:
@@ -77,6 +85,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.state.public_routes = public_route_ids(app)
+    app.state.device_routes = device_route_ids(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
 

@@ -32,21 +32,30 @@ from medwarden.config import Settings
 from medwarden.core.clock import Clock
 from medwarden.errors import AuthenticationError
 from medwarden.services.auth import authenticate
+from medwarden.services.telemetry import authenticate_device
 from medwarden.store.intel_repository import SqlStore
+from medwarden.telemetry.devices import CREDENTIAL_PREFIX
+from medwarden.telemetry.receipts import ReceiptSigner
 
 __all__ = [
     "API_PREFIX",
+    "DEVICE_ROUTES",
     "OPENAPI_URL",
     "PUBLIC_ROUTES",
     "Authenticated",
     "ClockDep",
+    "DeviceDep",
     "SettingsDep",
+    "SignerDep",
     "StoreDep",
     "authenticate_unless_public",
+    "current_device",
     "current_principal",
+    "device_route_ids",
     "effective_routes",
     "get_clock",
     "get_settings",
+    "get_signer",
     "get_store",
     "public_route_ids",
     "require",
@@ -73,6 +82,12 @@ PUBLIC_ROUTES: frozenset[str] = frozenset(
 Add a public route (such as a public SBOM or advisory link) here, deliberately; the
 security test suite enumerates ``app.routes`` and checks every other one refuses
 anonymous callers."""
+
+DEVICE_ROUTES: frozenset[str] = frozenset({f"{API_PREFIX}/telemetry/records"})
+"""Path templates that devices call with their own credential (``Bearer mwd_...``).
+
+Only these accept device credentials, and they accept nothing else: a user's API token
+cannot submit telemetry and a device credential opens no other route."""
 
 _BEARER = "bearer"
 
@@ -149,6 +164,16 @@ def effective_routes(app: FastAPI) -> list[tuple[str, frozenset[str], BaseRoute]
     return found
 
 
+def device_route_ids(app: FastAPI) -> frozenset[int]:
+    """The ``id`` of each route object whose path is in :data:`DEVICE_ROUTES`."""
+    found = {path: r for path, _m, r in effective_routes(app) if path in DEVICE_ROUTES}
+    if DEVICE_ROUTES - found.keys():
+        raise RuntimeError(
+            f"DEVICE_ROUTES names missing routes: {sorted(DEVICE_ROUTES - found.keys())}"
+        )
+    return frozenset(id(route) for route in found.values())
+
+
 def public_route_ids(app: FastAPI) -> frozenset[int]:
     """The ``id`` of each route object whose path is in :data:`PUBLIC_ROUTES` (each must exist).
 
@@ -171,11 +196,46 @@ def _route_path(request: Request) -> str:
 def authenticate_unless_public(request: Request) -> None:
     """The app-wide dependency: authenticate the caller unless the route is public.
 
-    The app computes its public route objects once, when it is built
+    Device routes (:data:`DEVICE_ROUTES`) authenticate a device credential instead.  The
+    app computes its public and device route objects once, when it is built
     (:func:`public_route_ids`, kept on ``app.state``)."""
-    if id(request.scope.get("route")) in request.app.state.public_routes:
+    route = id(request.scope.get("route"))
+    if route in request.app.state.public_routes:
+        return
+    if route in request.app.state.device_routes:
+        _authenticate_device(request)
         return
     _authenticate(request)
+
+
+def _authenticate_device(request: Request) -> str:
+    cached = getattr(request.state, "device_id", None)
+    if isinstance(cached, str):
+        return cached
+    token = _bearer_token(request)
+    if not token.startswith(CREDENTIAL_PREFIX):
+        raise AuthenticationError(
+            "this route accepts device credentials only",
+            hint="devices send Authorization: Bearer mwd_... (medwarden device credential)",
+        )
+    device_id = authenticate_device(get_store(request).devices, token)
+    request.state.device_id = device_id
+    return device_id
+
+
+def current_device(request: Request) -> str:
+    """The authenticated device of a device route."""
+    return _authenticate_device(request)
+
+
+def get_signer(request: Request) -> ReceiptSigner:
+    """The server's receipt and checkpoint signer (loaded once per app)."""
+    signer: ReceiptSigner = request.app.state.signer
+    return signer
+
+
+DeviceDep = Annotated[str, Depends(current_device)]
+SignerDep = Annotated[ReceiptSigner, Depends(get_signer)]
 
 
 def current_principal(request: Request) -> Principal:

@@ -18,8 +18,11 @@ from typer.core import TyperGroup
 from medwarden import __version__
 from medwarden.cli.commands import (
     audit,
+    device,
     intel,
+    ledger,
     monitor,
+    mqtt,
     notify,
     portfolio,
     portfolio_records,
@@ -84,6 +87,9 @@ app.add_typer(portfolio.product_app, name="product")
 app.add_typer(portfolio.release_app, name="release")
 app.add_typer(portfolio.findings_app, name="findings")
 app.add_typer(portfolio.portfolio_app, name="portfolio")
+app.add_typer(device.app, name="device")
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(mqtt.app, name="mqtt")
 portfolio.release_app.command("support", no_args_is_help=True)(portfolio_records.release_support)
 portfolio.portfolio_app.command("evidence", no_args_is_help=True)(
     portfolio_records.portfolio_evidence

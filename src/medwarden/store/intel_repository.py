@@ -36,8 +36,10 @@ from medwarden.store._rows import encode_advisories
 from medwarden.store._writes import write_encoded, write_epss, write_kev
 from medwarden.store.audit_repository import SqlAuditLog
 from medwarden.store.auth_repository import SqlAuth
+from medwarden.store.device_repository import SqlDevices
 from medwarden.store.evidence_repository import SqlEvidence
 from medwarden.store.job_repository import SqlJobs
+from medwarden.store.ledger_repository import SqlLedger
 from medwarden.store.monitoring_repository import SqlMonitoring
 from medwarden.store.notification_repository import SqlNotifications
 from medwarden.store.portfolio_repository import SqlPortfolio
@@ -69,6 +71,8 @@ class SqlStore:
         self.portfolio = SqlPortfolio(database)
         self.support = SqlSupport(database)
         self.evidence = SqlEvidence(database)
+        self.devices = SqlDevices(database)
+        self.ledger = SqlLedger(database)
         self._cache = AdvisoryCache(cache_size)
 
     @property

@@ -32,7 +32,7 @@ __all__ = [
     "upgrade_schema",
 ]
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 """The newest migration's revision; a test keeps it equal to Alembic's head.
 
 Opening a current store compares ``alembic_version`` with this constant and never

@@ -179,4 +179,9 @@ audit_event = Table(
 
 # The other table groups register themselves on METADATA; import them so that the
 # metadata Alembic compares against is always complete.
-from medwarden.store import schema_auth, schema_ops, schema_portfolio  # noqa: E402, F401
+from medwarden.store import (  # noqa: E402, F401
+    schema_auth,
+    schema_ops,
+    schema_portfolio,
+    schema_telemetry,
+)

@@ -35,8 +35,6 @@ valid for the device at receipt time.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from medwarden.core.b64 import b64url_decode, b64url_encode
 from medwarden.core.digests import canonical_json, sha256_hex
 from medwarden.errors import InputError, InputTooLargeError, SignatureError
 from medwarden.telemetry.records import DeviceRecord, JsonObject, RecordType
@@ -145,15 +144,15 @@ def record_hash(record: DeviceRecord) -> str:
 
 
 def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return b64url_encode(data)
 
 
 def _b64decode(text: str) -> bytes:
     if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise InputError("envelope sig is not base64url text (alphabet A-Z a-z 0-9 - _)")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
+        return b64url_decode(text)
+    except ValueError:
         raise InputError("envelope sig is not valid base64url") from None
 
 

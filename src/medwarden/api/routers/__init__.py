@@ -13,11 +13,14 @@ from fastapi import APIRouter
 
 from medwarden.api.routers import (
     audit,
+    devices,
     evidence,
     findings,
     health,
+    ledger,
     portfolio,
     support,
+    telemetry,
     tokens,
     triage,
     users,
@@ -35,5 +38,8 @@ ROUTERS: list[APIRouter] = [
     evidence.router,
     findings.router,
     triage.router,
+    devices.router,
+    ledger.router,
+    telemetry.router,
 ]
 """The routers :func:`medwarden.api.app.create_app` mounts, in this order."""

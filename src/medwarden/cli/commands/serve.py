@@ -13,6 +13,7 @@ reverse proxy; tokens must never cross a network unencrypted.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,17 +31,36 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     db: Annotated[str | None, typer.Option(help=_DB_HELP)] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS (with --tls-key).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
 ) -> None:
-    """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json) until interrupted."""
+    """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json) until interrupted.
+
+    Devices submit telemetry over HTTPS: serve with ``--tls-cert``/``--tls-key`` (or behind
+    a TLS-terminating proxy) whenever devices reach it over a network."""
     import uvicorn
 
     from medwarden.api.app import create_app
     from medwarden.config import settings_environment
 
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    cert = None if tls_cert is None else str(tls_cert)
+    key = None if tls_key is None else str(tls_key)
     settings = settings_for(db)
     open_intel_store(settings, create=False).close()  # no store, or an old one: exit 3 now
     if workers > 1:
         os.environ.update(settings_environment(settings))
-        uvicorn.run(_FACTORY, factory=True, host=host, port=port, workers=workers)
+        uvicorn.run(
+            _FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+        )
     else:
-        uvicorn.run(create_app(settings), host=host, port=port)
+        uvicorn.run(create_app(settings), host=host, port=port, ssl_certfile=cert, ssl_keyfile=key)

@@ -125,18 +125,25 @@ class MerkleAccumulator:
         """The subtree roots kept (left to right); store them with :attr:`size` to resume."""
         return tuple(self._hashes)
 
-    def append(self, leaf: bytes) -> None:
-        """Append one leaf *hash* (see :func:`leaf_hash`)."""
+    def append(self, leaf: bytes) -> list[bytes]:
+        """Append one leaf *hash* (see :func:`leaf_hash`).
+
+        Returns the interior nodes the leaf completed, lowest first: the node at level
+        ``l`` (1-based) covers leaves ``(size >> l) - 1`` times ``2**l`` onwards, where
+        ``size`` is the size after the append -- what a store keeps to serve proofs."""
         if not _is_hash(leaf):
             raise UsageError(f"a leaf hash must be {HASH_SIZE} bytes")
         current = leaf
+        completed: list[bytes] = []
         # Each trailing 1-bit of the old size is a perfect subtree the new one merges with.
         size = self._size
         while size & 1:
             current = node_hash(self._hashes.pop(), current)
+            completed.append(current)
             size >>= 1
         self._hashes.append(current)
         self._size += 1
+        return completed
 
     def extend(self, leaves: Iterable[bytes]) -> None:
         """Append many leaf hashes in order."""

@@ -1,0 +1,79 @@
+"""Telemetry ingest over HTTPS: ``POST /telemetry/records`` (device credentials only).
+
+Body: ``{"records": [envelope, ...]}`` (1 to 1,000 envelopes in the wire form of
+``docs/telemetry.md``).  Answer 200 with one result per envelope, in order: ``accepted``
+or ``duplicate`` with the signed receipt, or ``rejected`` with the error code and reason.
+A 200 means the accepted records are committed; any other status means nothing of the
+batch was stored and the device should retry the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from medwarden.api.deps import ClockDep, DeviceDep, SignerDep, StoreDep
+from medwarden.errors import InputError
+from medwarden.services.telemetry import MAX_BATCH, ingest_batch
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["telemetry"])
+
+_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["records"],
+    "additionalProperties": False,
+    "properties": {
+        "records": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BATCH,
+            "items": {
+                "type": "object",
+                "required": ["v", "alg", "record", "sig"],
+                "properties": {
+                    "v": {"const": 1},
+                    "alg": {"const": "Ed25519"},
+                    "record": {"type": "object"},
+                    "sig": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+
+
+def _records(raw: bytes) -> list[Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"the request body is not JSON: {exc}") from None
+    if not isinstance(body, dict) or set(body) != {"records"}:
+        raise InputError('the body must be {"records": [envelope, ...]}')
+    records = body["records"]
+    if not isinstance(records, list):
+        raise InputError('"records" must be a list of envelopes')
+    return records
+
+
+@router.post(
+    "/telemetry/records",
+    summary="Submit a batch of signed device records",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}
+    },
+)
+async def submit_records(
+    request: Request, device: DeviceDep, store: StoreDep, clock: ClockDep, signer: SignerDep
+) -> Response:
+    """Verify and store the batch; answer per envelope (see the module docstring)."""
+    records = _records(await request.body())
+    results = await run_in_threadpool(
+        ingest_batch, store.ledger, signer, device, records, clock=clock, transport="https"
+    )
+    payload = {"results": [r.to_json() for r in results]}
+    return Response(orjson.dumps(payload), media_type="application/json")

@@ -1,0 +1,1 @@
+"""Tests of the MQTT ingest adapter against a real mosquitto broker."""

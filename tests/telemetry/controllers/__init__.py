@@ -1,0 +1,1 @@
+"""Tests of controller runners, oref0, re-computation and the safety envelope."""

@@ -1,0 +1,1 @@
+"""Tests of timeline reconstruction and its JSON and FHIR exports."""
