@@ -4,12 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 export MEDWARDEN_DB ?= $(CURDIR)/.medwarden/demo.db
+OREF0_DIR ?=
 
-.PHONY: install run demo test test-fast lint lock sbom bench clean
+.PHONY: install run demo test test-fast lint lock oref0 sbom bench clean
 
-$(BIN)/medwarden: requirements.lock pyproject.toml
+$(BIN)/medwarden: requirements.lock requirements-sim.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install -qq --disable-pip-version-check --require-hashes --no-deps -r requirements-sim.lock
 	$(BIN)/pip install -qq --disable-pip-version-check --no-deps -e .
 	$(PY) -m compileall -q -j 0 src  # byte-code for the editable source too: CLI start-up
 	touch $@
@@ -48,9 +50,14 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-lock:  ## re-resolve requirements.lock from pyproject.toml
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
-	  --no-header -o requirements.lock
+lock:  ## re-resolve requirements.lock (+ the simulator's simglucose pin) from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra sim --generate-hashes \
+	  --python-version 3.11 --no-header -o requirements.lock
+	$(BIN)/uv pip compile requirements-sim.in --no-deps --generate-hashes --python-version 3.11 \
+	  --no-header -o requirements-sim.lock
+
+oref0: install  ## install the pinned OpenAPS oref0 0.7.1 node modules (outside src/)
+	$(PY) -m medwarden.telemetry.controllers.oref0 install $(OREF0_DIR)
 
 sbom: install  ## medwarden's own SBOM (CycloneDX 1.6 JSON) of its installed runtime environment
 	$(BIN)/medwarden sbom self --output medwarden.cdx.json

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -77,8 +79,14 @@ def seed(url: str, clock: FixedClock) -> tuple[dict[str, str], dict[str, str]]:
     return tokens, ids
 
 
+_LEDGER_KEYS = Path(tempfile.mkdtemp(prefix="medwarden-api-tests-"))
+
+
 def start(url: str, clock: FixedClock, **settings: Any) -> tuple[Any, ApiClient]:
-    """Build an app over ``url`` with settings overrides; the client is not entered yet."""
+    """Build an app over ``url`` with settings overrides; the client is not entered yet.
+
+    The ledger key lives in a temporary directory (never the user data directory)."""
+    settings.setdefault("ledger_key", str(_LEDGER_KEYS / "ledger-ed25519.pem"))
     app = create_app(Settings(db=url, db_source="option", **settings), clock=clock)
     return app, ApiClient(app)
 

@@ -40,6 +40,7 @@ from medwarden.store.device_repository import SqlDevices
 from medwarden.store.evidence_repository import SqlEvidence
 from medwarden.store.job_repository import SqlJobs
 from medwarden.store.ledger_repository import SqlLedger
+from medwarden.store.timeline_repository import SqlTimeline
 from medwarden.store.monitoring_repository import SqlMonitoring
 from medwarden.store.notification_repository import SqlNotifications
 from medwarden.store.portfolio_repository import SqlPortfolio
@@ -73,6 +74,7 @@ class SqlStore:
         self.evidence = SqlEvidence(database)
         self.devices = SqlDevices(database)
         self.ledger = SqlLedger(database)
+        self.timeline = SqlTimeline(database)
         self._cache = AdvisoryCache(cache_size)
 
     @property

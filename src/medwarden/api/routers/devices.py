@@ -6,9 +6,11 @@ anything to a device or changes its therapy settings: medwarden only monitors.
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from medwarden.api.deps import ClockDep, StoreDep, require
 from medwarden.api.schemas.devices import (
@@ -22,8 +24,12 @@ from medwarden.api.schemas.devices import (
 )
 from medwarden.auth.model import Permission, Principal
 from medwarden.core.b64 import b64url_decode
+from medwarden.core.clock import ensure_utc
 from medwarden.errors import InputError
+from medwarden.services.device_timeline import device_timeline
 from medwarden.services.telemetry import issue_credential, register_device
+from medwarden.telemetry.fhir import fhir_bundle_bytes
+from medwarden.telemetry.timeline import timeline_to_json_bytes
 
 __all__ = ["router"]
 
@@ -168,3 +174,32 @@ def events(
         )
         for e in store.ledger.events(device_id, after=after, limit=limit)
     ]
+
+
+class TimelineFormat(StrEnum):
+    """How a timeline is exported."""
+
+    JSON = "json"
+    FHIR = "fhir"
+
+
+@router.get(
+    "/devices/{device_id}/timeline",
+    summary="Verified timeline of a device for a time window (JSON or FHIR R4 Bundle)",
+    responses={200: {"content": {"application/json": {}, "application/fhir+json": {}}}},
+)
+def timeline(
+    device_id: DeviceId,
+    _: Reader,
+    store: StoreDep,
+    start: Annotated[datetime, Query(description="Window start (device time, inclusive).")],
+    end: Annotated[datetime, Query(description="Window end (device time, exclusive).")],
+    format: Annotated[TimelineFormat, Query()] = TimelineFormat.JSON,
+) -> Response:
+    """Sensor → decision → command → confirmation episodes, verified against the ledger."""
+    built = device_timeline(
+        store.devices, store.timeline, device_id, ensure_utc(start), ensure_utc(end)
+    )
+    if format is TimelineFormat.FHIR:
+        return Response(fhir_bundle_bytes(built), media_type="application/fhir+json")
+    return Response(timeline_to_json_bytes(built), media_type="application/json")

@@ -201,3 +201,106 @@ def events(
     for event in found:
         event["received_at"] = event["received_at"].isoformat()
         typer.echo(json.dumps(event, sort_keys=True))
+
+
+@app.command("timeline")
+def timeline(
+    device_id: str,
+    start: Annotated[str, typer.Option("--from", help="Window start, ISO 8601 (UTC if no zone).")],
+    end: Annotated[str, typer.Option("--to", help="Window end, ISO 8601 (exclusive).")],
+    fmt: Annotated[str, typer.Option("--format", help="json or fhir (an R4 Bundle).")] = "json",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    db: Db = None,
+) -> None:
+    """The verified timeline of a device for a window, as JSON or a FHIR R4 Bundle."""
+    from datetime import datetime
+
+    from medwarden.core.clock import ensure_utc
+    from medwarden.services.device_timeline import device_timeline
+    from medwarden.telemetry.fhir import fhir_bundle_bytes
+    from medwarden.telemetry.timeline import timeline_to_json_bytes
+
+    if fmt not in {"json", "fhir"}:
+        raise typer.BadParameter("--format is json or fhir")
+    window = [ensure_utc(datetime.fromisoformat(t)) for t in (start, end)]
+    with open_intel_store(settings_for(db), create=False) as store:
+        built = device_timeline(store.devices, store.timeline, device_id, *window)
+    data = fhir_bundle_bytes(built) if fmt == "fhir" else timeline_to_json_bytes(built)
+    if output is None:
+        typer.echo(data.decode("utf-8"))
+    else:
+        output.write_bytes(data)
+
+
+@app.command("simulate")
+def simulate(
+    devices: Annotated[int, typer.Option(min=1, help="Simulated devices.")] = 20,
+    hours: Annotated[float, typer.Option(min=0.1, help="Simulated hours (5-minute loops).")] = 24.0,
+    seed: Annotated[int, typer.Option(help="Seed: same seed, same bytes.")] = 1,
+    controller: Annotated[
+        str, typer.Option(help="oref0 (the real one, via Node) or standin.")
+    ] = "oref0",
+    transport: Annotated[
+        str, typer.Option(help="jsonl, https, mqtt, memory (in-process backend) or none.")
+    ] = "jsonl",
+    output: Annotated[Path | None, typer.Option(help="jsonl: the envelopes file.")] = None,
+    truth_output: Annotated[
+        Path | None, typer.Option(help="Ground truth of injected faults (JSON lines).")
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="DEVICE:KIND@CYCLE (repeatable); KIND as in docs/simulator.md."),
+    ] = None,
+    restart: Annotated[list[str] | None, typer.Option(help="DEVICE_INDEX@CYCLE")] = None,
+    live_clock: Annotated[
+        bool, typer.Option(help="Start the devices' clocks now (for a live backend).")
+    ] = False,
+    url: Annotated[str | None, typer.Option(help="https: the medwarden base URL.")] = None,
+    ca_file: Annotated[Path | None, typer.Option(help="https/mqtt: the server's CA.")] = None,
+    tokens_file: Annotated[
+        Path | None, typer.Option(help="https: JSON {device_id: credential}.")
+    ] = None,
+    mqtt_host: Annotated[str, typer.Option()] = "127.0.0.1",
+    mqtt_port: Annotated[int, typer.Option()] = 8883,
+    passwords_file: Annotated[
+        Path | None, typer.Option(help="mqtt: JSON {device_id: broker password}.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes to spread devices over.")] = 1,
+) -> None:
+    """Run the reference fleet (simglucose patients, CGM, pump, oref0), signing and sending."""
+    from datetime import UTC, datetime
+
+    from medwarden.testing.fleet.cli import simulate as run
+
+    summary = run(
+        devices=devices,
+        hours=hours,
+        seed=seed,
+        controller=controller,
+        transport=transport,
+        output=output,
+        truth_output=truth_output,
+        faults=fault or (),
+        restarts=restart or (),
+        start=datetime.now(UTC) if live_clock else None,
+        url=url,
+        ca_file=ca_file,
+        tokens_file=tokens_file,
+        mqtt_host=mqtt_host,
+        mqtt_port=mqtt_port,
+        passwords_file=passwords_file,
+        workers=workers,
+    )
+    typer.echo(json.dumps(summary, sort_keys=True, indent=2))
+
+
+@app.command("simulated-keys")
+def simulated_keys(
+    seed: Annotated[int, typer.Option()] = 1,
+    devices: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
+    """The simulated fleet's device ids and public keys (JSON lines), to register them."""
+    from medwarden.testing.fleet.cli import export_devices
+
+    for entry in export_devices(seed, devices):
+        typer.echo(json.dumps(entry, sort_keys=True))

@@ -1,0 +1,1 @@
+"""Tests of the reference fleet simulator (medwarden.testing.fleet)."""
