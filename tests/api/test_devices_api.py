@@ -203,3 +203,14 @@ def test_devices_are_listed_and_keys_rotate_and_revoke(api: Api, device: tuple) 
         403,
         "MW502",
     )
+
+
+def test_a_batch_that_stored_records_queues_the_device_checks(api: Api, device: tuple) -> None:
+    credential, key = device
+    items = _loop(key, 1)
+    api.client.post(INGEST, token=credential, json={"records": items})
+    api.client.post(INGEST, token=credential, json={"records": items})  # duplicates only
+    with open_store(api.url) as store, store.database.read("jobs") as conn:
+        rows = conn.execute(text("SELECT kind, args_json, state FROM job")).all()
+    assert [(kind, state) for kind, _args, state in rows] == [("telemetry_checks", "queued")]
+    assert "pump-a" in rows[0][1]

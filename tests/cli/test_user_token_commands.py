@@ -242,14 +242,20 @@ def test_serve_runs_uvicorn(
     assert run(runner, "serve", "--db", db, "--port", "8123").exit_code == 0
     target, options = calls[0]
     assert target.title == "medwarden"
-    assert options == {"host": "127.0.0.1", "port": 8123}
+    no_tls = {"ssl_certfile": None, "ssl_keyfile": None}
+    assert options == {"host": "127.0.0.1", "port": 8123, **no_tls}
     monkeypatch.setenv("MEDWARDEN_DB", "/elsewhere.db")
     result = run(runner, "serve", "--db", db, "--workers", "3", "--host", "0.0.0.0")  # noqa: S104
     assert result.exit_code == 0, result.stderr
     target, options = calls[1]
     assert target == "medwarden.api.app:create_app_from_environment"
-    assert options == {"factory": True, "host": "0.0.0.0", "port": 8000, "workers": 3}  # noqa: S104
+    expected = {"factory": True, "host": "0.0.0.0", "port": 8000, "workers": 3, **no_tls}  # noqa: S104
+    assert options == expected
     assert os.environ["MEDWARDEN_DB"] == db  # handed to the worker processes
+    tls = ["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")]
+    assert run(runner, "serve", "--db", db, *tls).exit_code == 0
+    assert calls[2][1]["ssl_certfile"] == str(tmp_path / "c.pem")
+    assert run(runner, "serve", "--db", db, "--tls-cert", "x.pem").exit_code == 2
 
 
 def _free_port() -> int:

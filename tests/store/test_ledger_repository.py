@@ -204,3 +204,15 @@ def test_unknown_device_and_credentials(store: SqlStore, device_key: Ed25519Priv
         authenticate_device(store.devices, "mwd_nope")
     with pytest.raises(NotFoundError):
         store.ledger.inclusion_proof("pump-1", 0, 1)
+
+
+def test_a_late_copy_of_an_acknowledged_record_is_a_stale_duplicate(
+    store: SqlStore, device_key: Ed25519PrivateKey
+) -> None:
+    items = _chain(2, device_key)
+    first = _ingest(store, items)
+    soon = _ingest(store, items[:1], T0 + timedelta(minutes=5))
+    late = _ingest(store, items[:1], T0 + timedelta(hours=1))
+    assert soon[0].receipt == late[0].receipt == first[0].receipt
+    kinds = [e["kind"] for e in store.ledger.events("pump-1")]
+    assert kinds == ["stale_duplicate"]

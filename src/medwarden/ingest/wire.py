@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from medwarden.errors import InputError, InputTooLargeError
-from medwarden.telemetry.receipts import IngestResult, Receipt
+from medwarden.telemetry.receipts import IngestResult
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -58,7 +58,6 @@ DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 """Device ids usable as broker usernames and topic levels (record ids without ``:``)."""
 
 _BATCH_KEYS = frozenset({"batch_id", "records"})
-_RESULT_STATUSES = frozenset({"accepted", "duplicate", "rejected"})
 
 
 def check_device_id(device_id: str) -> str:
@@ -164,22 +163,7 @@ def encode_receipts(batch_id: str | None, results: Sequence[IngestResult]) -> by
 
 def result_from_json(value: Any) -> IngestResult:
     """Read one :meth:`IngestResult.to_json` object back (receipts verified by the caller)."""
-    if not isinstance(value, dict) or not {"index", "status"} <= set(value):
-        raise InputError("an ingest result needs index and status")
-    index, status = value["index"], value["status"]
-    if not isinstance(index, int) or isinstance(index, bool) or status not in _RESULT_STATUSES:
-        raise InputError(f"malformed ingest result {index!r}/{status!r}")
-    receipt = Receipt.from_json(value["receipt"]) if "receipt" in value else None
-    error = value.get("error")
-    if error is not None and not isinstance(error, dict):
-        raise InputError("an ingest result's error must be an object")
-    return IngestResult(
-        index=index,
-        status=status,
-        receipt=receipt,
-        error_code=None if error is None else str(error.get("code")),
-        detail=None if error is None or error.get("detail") is None else str(error["detail"]),
-    )
+    return IngestResult.from_json(value)
 
 
 def decode_receipts(payload: bytes) -> tuple[str | None, list[IngestResult]]:

@@ -48,6 +48,7 @@ class NotificationKind(StrEnum):
     KEV_ADDITION = "kev_addition"
     END_OF_SUPPORT = "end_of_support"
     MONITORING_LIVENESS = "monitoring_liveness"
+    EARLY_WARNING = "telemetry.early_warning"
     TEST = "test"
     """Sent by ``medwarden notify test`` to one channel, whatever it subscribes to."""
 

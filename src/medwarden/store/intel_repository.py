@@ -40,13 +40,14 @@ from medwarden.store.device_repository import SqlDevices
 from medwarden.store.evidence_repository import SqlEvidence
 from medwarden.store.job_repository import SqlJobs
 from medwarden.store.ledger_repository import SqlLedger
-from medwarden.store.timeline_repository import SqlTimeline
 from medwarden.store.monitoring_repository import SqlMonitoring
 from medwarden.store.notification_repository import SqlNotifications
 from medwarden.store.portfolio_repository import SqlPortfolio
 from medwarden.store.schema import advisory, epss, kev, source_state
 from medwarden.store.support_repository import SqlSupport
+from medwarden.store.timeline_repository import SqlTimeline
 from medwarden.store.triage_repository import SqlTriage
+from medwarden.store.warning_repository import SqlWarnings
 
 if TYPE_CHECKING:
     from medwarden.store.db import Database
@@ -74,6 +75,7 @@ class SqlStore:
         self.evidence = SqlEvidence(database)
         self.devices = SqlDevices(database)
         self.ledger = SqlLedger(database)
+        self.warnings = SqlWarnings(database)
         self.timeline = SqlTimeline(database)
         self._cache = AdvisoryCache(cache_size)
 

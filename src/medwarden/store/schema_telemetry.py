@@ -17,6 +17,11 @@ unique constraints all include ``device_pk``.
 * ``ledger_checkpoint`` -- signed tree heads; ``server_key`` -- the public keys receipts
   and checkpoints are signed with (the private key is a file, never in the database).
 * ``telemetry_event`` -- security events: rejected envelopes and chain findings.
+* ``early_warning`` -- early warnings of the checks (``docs/warnings.md``): per device
+  (``device_pk``, unique ``dedupe_key`` per device) or fleet-wide (``device_pk`` NULL,
+  ``dedupe_key`` unique among them), open or acknowledged.
+* ``device_check_run`` -- per device, the ``now`` of the last check run
+  (``previous_run``) and how much of its ledger the checks have seen (``checked_size``).
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ from medwarden.store._metadata import METADATA, PK, UtcDateTime
 __all__ = [
     "device",
     "device_chain",
+    "device_check_run",
     "device_key",
     "device_model",
+    "early_warning",
     "ledger_checkpoint",
     "ledger_node",
     "server_key",
@@ -198,3 +205,51 @@ telemetry_event = Table(
     Index(None, "kind", "pk"),
 )
 """Security events about submitted envelopes (rejections and chain findings)."""
+
+_FLEET = "device_pk IS NULL"
+
+early_warning = Table(
+    "early_warning",
+    METADATA,
+    Column("pk", PK, primary_key=True, autoincrement=True),
+    Column("device_pk", PK, ForeignKey("device.pk")),
+    Column("check_id", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("evidence_json", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("software_version", Text, nullable=False),
+    Column("patient_ref", Text),
+    Column("dedupe_key", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("acknowledged_by", Text),
+    Column("acknowledged_at", UtcDateTime),
+    Column("note", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("device_pk", "dedupe_key"),
+    Index(
+        None,
+        "dedupe_key",
+        unique=True,
+        sqlite_where=text(_FLEET),
+        postgresql_where=text(_FLEET),
+    ),
+    Index(None, "device_pk", "pk"),
+    Index(None, "state", "pk"),
+    CheckConstraint("state IN ('open', 'acknowledged')", name="state_known"),
+    CheckConstraint(
+        "severity IN ('info', 'low', 'medium', 'high', 'critical')", name="severity_known"
+    ),
+)
+"""Early warnings of a device (``device_pk``) or of the fleet (``device_pk`` NULL)."""
+
+device_check_run = Table(
+    "device_check_run",
+    METADATA,
+    Column("device_pk", PK, ForeignKey("device.pk"), primary_key=True),
+    Column("previous_run", UtcDateTime, nullable=False),
+    Column("checked_size", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+"""Where each device's check runs stand (one row per device, locked by a run's commit)."""

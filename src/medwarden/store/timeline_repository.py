@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from medwarden.errors import UsageError
 from medwarden.store._ledger_codec import frontier_of
+from medwarden.store._ledger_proofs import StoredRanges
 from medwarden.store.device_repository import device_pk_of
-from medwarden.store.ledger_repository import _RangeReader
 from medwarden.store.schema_telemetry import device_chain, telemetry_event, telemetry_record
 from medwarden.telemetry.envelope import DOMAIN_PREFIX, record_from_json
 from medwarden.telemetry.ledger.checkpoint import record_leaf_hash
@@ -71,7 +71,7 @@ class SqlTimeline:
                     f"the window holds more than {MAX_WINDOW_RECORDS} records",
                     hint="ask for a shorter window",
                 )
-            reader = _RangeReader(conn, pk)
+            reader = StoredRanges(conn, pk)
             return [self._verified(dict(row), reader, int(size), root) for row in rows]
 
     def security_events(
@@ -95,7 +95,7 @@ class SqlTimeline:
 
     @staticmethod
     def _verified(
-        row: Mapping[str, Any], reader: _RangeReader, size: int, root: bytes
+        row: Mapping[str, Any], reader: StoredRanges, size: int, root: bytes
     ) -> TimelineRecord:
         signature = bytes(row["signature"])
         index = int(row["ledger_index"])

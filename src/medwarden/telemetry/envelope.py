@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,7 +82,11 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def _format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is C code without locale handling, ~10x faster than strftime; for the
+    # years a record may carry (1970 onwards) both give YYYY-MM-DDTHH:MM:SS.ffffff.
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def record_to_json(record: DeviceRecord) -> JsonObject:
@@ -116,7 +120,8 @@ def record_from_json(value: object) -> DeviceRecord:
             f"device_time must be written YYYY-MM-DDTHH:MM:SS.ffffffZ, not {time_text!r}"
         )
     try:
-        device_time = datetime.strptime(time_text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        # the pattern above admits exactly what fromisoformat reads as this strptime would
+        device_time = datetime.fromisoformat(time_text[:-1]).replace(tzinfo=UTC)
     except ValueError:
         raise InputError(f"device_time {time_text!r} is not a valid instant") from None
     record_type = value["record_type"]
@@ -162,6 +167,8 @@ class SignedRecord:
 
     record: DeviceRecord
     signature: bytes
+    _canonical: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.record, DeviceRecord):
@@ -170,9 +177,22 @@ class SignedRecord:
             raise InputError(f"an Ed25519 signature is {_SIGNATURE_LEN} bytes")
 
     @property
+    def canonical(self) -> bytes:
+        """The record's canonical bytes (see :func:`canonical_bytes`), computed once."""
+        data = self._canonical
+        if data is None:
+            data = canonical_bytes(self.record)
+            object.__setattr__(self, "_canonical", data)
+        return data
+
+    @property
     def hash(self) -> str:
-        """The record's chain hash (see :func:`record_hash`)."""
-        return record_hash(self.record)
+        """The record's chain hash (see :func:`record_hash`), computed once."""
+        h = self._hash
+        if h is None:
+            h = sha256_hex(self.canonical)
+            object.__setattr__(self, "_hash", h)
+        return h
 
     def to_json(self) -> JsonObject:
         """Return the wire form as a JSON object."""
@@ -230,13 +250,16 @@ def parse_envelope(data: bytes | str | Mapping[str, Any]) -> SignedRecord:
 
 def sign_record(private_key: Ed25519PrivateKey, record: DeviceRecord) -> SignedRecord:
     """Sign ``record``'s canonical bytes with the device key."""
-    return SignedRecord(record=record, signature=private_key.sign(canonical_bytes(record)))
+    data = canonical_bytes(record)
+    signed = SignedRecord(record=record, signature=private_key.sign(data))
+    object.__setattr__(signed, "_canonical", data)
+    return signed
 
 
 def verify_envelope(public_key: Ed25519PublicKey, signed: SignedRecord) -> None:
     """Check the signature against ``public_key``; raise :class:`SignatureError` if it fails."""
     try:
-        public_key.verify(signed.signature, canonical_bytes(signed.record))
+        public_key.verify(signed.signature, signed.canonical)
     except InvalidSignature:
         raise SignatureError(
             f"signature of record {signed.record.device_id}/{signed.record.boot_id}"

@@ -11,8 +11,9 @@ decides, envelope by envelope, in submission order:
 3. signature: it must verify with a key valid for it (:func:`keys_for_record`);
    otherwise rejected (MW401), noting whether a revoked or retired key would verify;
 4. idempotence: a record already stored (same hash) is a *duplicate*, answered with its
-   stored receipt (byte-identical); a different record at a stored (boot, seq) is a
-   *replay* (MW402);
+   stored receipt (byte-identical) -- and recorded as a ``stale_duplicate`` event when it
+   was acknowledged longer ago than the clock window; a different record at a stored
+   (boot, seq) is a *replay* (MW402);
 5. chain: :func:`~medwarden.telemetry.chain.check_next` classifies the rest; accepted
    records get the next ledger index of the device's shard.
 
@@ -50,6 +51,7 @@ __all__ = [
     "SecurityEvent",
     "parse_items",
     "plan_batch",
+    "preverify",
 ]
 
 
@@ -104,6 +106,10 @@ class BatchContext:
     known_boots: frozenset[str]
     received_at: datetime
     window: timedelta
+    verified: Mapping[int, tuple[str, bytes]] = field(default_factory=dict)
+    """Signatures already checked outside the transaction (see :func:`preverify`): item
+    index -> (key id, public key) that verified it.  Trusted only if that very key is
+    still valid for the record in :attr:`keys`; anything else is verified again."""
 
 
 @dataclass(slots=True)
@@ -165,8 +171,14 @@ class _Planner:
         self.plan.rejected.append(Rejection(index, exc.code, exc.message))
         self.plan.events.append(_event_for(exc, index, signed, kind))
 
-    def signer(self, signed: SignedRecord) -> DeviceKey | None:
-        for key in keys_for_record(self.ctx.keys, signed.record, self.ctx.received_at):
+    def signer(self, signed: SignedRecord, index: int) -> DeviceKey | None:
+        usable = keys_for_record(self.ctx.keys, signed.record, self.ctx.received_at)
+        checked = self.ctx.verified.get(index)
+        if checked is not None:
+            for key in usable:
+                if (key.key_id, key.public_key) == checked:
+                    return key
+        for key in usable:
             try:
                 verify_envelope(public_key_from_bytes(key.public_key), signed)
             except SignatureError:
@@ -189,6 +201,26 @@ class _Planner:
         exc = SignatureError(f"record {rec.device_id}/{rec.boot_id}/{rec.seq}: {why}")
         self.reject(index, exc, signed, kind)
 
+    def stale_duplicate(self, index: int, signed: SignedRecord, stored: Receipt) -> None:
+        """A copy of a record acknowledged longer ago than the clock window: still answered
+        with its receipt (idempotent), but recorded, because a device re-sends only what it
+        has no receipt for, promptly -- a late copy is a replay or a device losing receipts."""
+        age = self.ctx.received_at - stored.received_at
+        if age <= self.ctx.window:
+            return
+        rec = signed.record
+        self.plan.events.append(
+            SecurityEvent(
+                kind="stale_duplicate",
+                index=index,
+                detail=f"record acknowledged at {stored.received_at.isoformat()} sent again "
+                f"{age} later (a replay, or a device that lost its receipts)",
+                boot_id=rec.boot_id,
+                seq=rec.seq,
+                record_hash=stored.record_hash,
+            )
+        )
+
     def take(self, index: int, item: SignedRecord | MedwardenError) -> None:
         if isinstance(item, MedwardenError):
             self.reject(index, item, None, "malformed")
@@ -200,7 +232,7 @@ class _Planner:
             )
             self.reject(index, exc, item, "device_mismatch")
             return
-        key = self.signer(item)
+        key = self.signer(item, index)
         if key is None:
             self.bad_signature(index, item)
             return
@@ -211,6 +243,7 @@ class _Planner:
         stored = self.ctx.stored_by_hash.get(h)
         if stored is not None:
             self.plan.duplicates[index] = stored
+            self.stale_duplicate(index, signed, stored)
             return
         rec = signed.record
         other = self.ctx.stored_by_slot.get((rec.boot_id, rec.seq))
@@ -253,6 +286,34 @@ def _finding_event(finding: Finding, index: int) -> SecurityEvent:
         record_hash=finding.record_hash,
         missing=finding.missing,
     )
+
+
+def preverify(
+    device_id: str,
+    keys: Sequence[DeviceKey],
+    items: Sequence[SignedRecord | MedwardenError],
+    received_at: datetime,
+) -> dict[int, tuple[str, bytes]]:
+    """Verify signatures before the write transaction, with keys read (or cached) before it.
+
+    Returns item index -> (key id, public key) of the key that verified it, for
+    :attr:`BatchContext.verified`.  Ed25519 verification is the largest cost of ingest;
+    doing it here keeps it out of the per-device lock (and out of SQLite's single writer).
+    :func:`plan_batch` accepts a result only if the key is still valid in the keys it reads
+    inside the transaction, so a key revoked in between is never trusted."""
+    verified: dict[int, tuple[str, bytes]] = {}
+    public = {k.key_id: public_key_from_bytes(k.public_key) for k in keys}
+    for index, item in enumerate(items):
+        if not isinstance(item, SignedRecord) or item.record.device_id != device_id:
+            continue
+        for key in keys_for_record(keys, item.record, received_at):
+            try:
+                verify_envelope(public[key.key_id], item)
+            except SignatureError:
+                continue
+            verified[index] = (key.key_id, key.public_key)
+            break
+    return verified
 
 
 def plan_batch(ctx: BatchContext, items: Sequence[SignedRecord | MedwardenError]) -> IngestPlan:

@@ -28,6 +28,7 @@ from medwarden.telemetry.records import JsonObject
 __all__ = ["RECEIPT_PREFIX", "IngestResult", "Receipt", "ReceiptSigner", "sign_receipt"]
 
 RECEIPT_PREFIX = b"medwarden-receipt-v1\x00"
+_STATUSES = frozenset({"accepted", "duplicate", "rejected"})
 _FIELDS = (
     "device_id",
     "boot_id",
@@ -137,6 +138,26 @@ class IngestResult:
     receipt: Receipt | None = None
     error_code: str | None = None
     detail: str | None = None
+
+    @classmethod
+    def from_json(cls, value: Any) -> IngestResult:
+        """Read one :meth:`to_json` object back (form only: verify receipts separately)."""
+        if not isinstance(value, dict) or not {"index", "status"} <= set(value):
+            raise InputError("an ingest result needs index and status")
+        index, status = value["index"], value["status"]
+        if not isinstance(index, int) or isinstance(index, bool) or status not in _STATUSES:
+            raise InputError(f"malformed ingest result {index!r}/{status!r}")
+        receipt = Receipt.from_json(value["receipt"]) if "receipt" in value else None
+        error = value.get("error")
+        if error is not None and not isinstance(error, dict):
+            raise InputError("an ingest result's error must be an object")
+        return cls(
+            index=index,
+            status=status,
+            receipt=receipt,
+            error_code=None if error is None else str(error.get("code")),
+            detail=None if error is None or error.get("detail") is None else str(error["detail"]),
+        )
 
     def to_json(self) -> JsonObject:
         """The per-envelope answer both transports send back."""

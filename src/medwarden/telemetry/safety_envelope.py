@@ -18,13 +18,15 @@ Rules (:class:`Rule`), applied to the insulin an output or command asks for:
 * ``negative_value`` / ``absurd_value``: a negative rate, duration or bolus; a rate above
   ``config.max_rate_u_h`` (35 U/h), a bolus above ``config.max_bolus_u`` (10 U) or a
   duration above ``config.max_duration_min`` (120 min) - whatever the profile says;
-* ``rate_above_max_basal``: a temp rate above ``max_basal``;
+* ``rate_above_max_basal``: a temp rate above ``max_basal`` by more than half the pump's
+  basal step (``config.rate_step_u_h``, 0.05 U/h: rates are rounded to it);
 * ``projected_iob_above_max_iob``: ``iob + smb`` above ``max_iob``;
 * ``insulin_when_low``: glucose below ``suspend_threshold`` and any insulin above the
-  scheduled basal (a higher temp, or a running higher temp left unchanged) or any bolus;
+  scheduled basal beyond half a basal step (a higher temp, or a running higher temp left
+  unchanged) or any bolus;
 * ``insulin_when_falling_to_low``: the same while glucose is above the threshold but
-  projected below it within ``config.horizon_min`` (30 min) at the steeper of ``delta`` and
-  ``short_avgdelta`` (mg/dL per 5 min);
+  projected below it within ``config.horizon_min`` (30 min) at ``short_avgdelta`` (the
+  15-minute average trend, mg/dL per 5 min; ``delta`` only when there is no average);
 * ``limits_unavailable``: the profile or glucose status lacks what a limit needs - the
   envelope fails closed and says so instead of passing.
 """
@@ -77,6 +79,9 @@ class EnvelopeConfig:
     max_rate_u_h: float = 35.0
     max_bolus_u: float = 10.0
     max_duration_min: int = 120
+    rate_step_u_h: float = 0.05
+    """The pump's basal step: controllers round rates to it, so a rate counts as above a
+    limit only beyond half a step (oref0 rounds a capped 3.54 U/h to 3.55 U/h)."""
 
     def __post_init__(self) -> None:
         checks = (
@@ -86,6 +91,7 @@ class EnvelopeConfig:
             self.max_rate_u_h > 0,
             self.max_bolus_u > 0,
             self.max_duration_min > 0,
+            0 <= self.rate_step_u_h <= 1,
         )
         if not all(checks):
             raise InputError("safety envelope settings are out of range", details=(repr(self),))
@@ -175,8 +181,12 @@ def derive_limits(inputs: Mapping[str, Any], config: EnvelopeConfig | None = Non
     profile, status = inputs.get("profile"), inputs.get("glucose_status")
     bg = _need(status, "glucose", "glucose_status")
     trend = status if isinstance(status, Mapping) else {}
-    deltas = [d for d in (_num(trend.get(k)) for k in ("delta", "short_avgdelta")) if d is not None]
-    if not deltas:
+    # The 15-minute average, not one 5-minute step: CGM noise on a single delta, projected
+    # over 30 minutes, is multiplied by six.  The single delta only when no average exists.
+    slope = _num(trend.get("short_avgdelta"))
+    if slope is None:
+        slope = _num(trend.get("delta"))
+    if slope is None:
         raise InputError("glucose_status has no delta: the glucose trend is unknown")
     min_bg = _need(profile, "min_bg", "profile")
     threshold = max(cfg.low_glucose_floor_mg_dl, cfg.min_bg_fraction * min_bg)
@@ -186,7 +196,7 @@ def derive_limits(inputs: Mapping[str, Any], config: EnvelopeConfig | None = Non
         scheduled_basal_u_h=_need(profile, "current_basal", "profile"),
         suspend_threshold_mg_dl=threshold,
         glucose_mg_dl=bg,
-        projected_glucose_mg_dl=bg + min(deltas) * cfg.horizon_min / 5,
+        projected_glucose_mg_dl=bg + slope * cfg.horizon_min / 5,
         iob_u=_need(_first(inputs.get("iob_data")), "iob", "iob_data"),
         running_temp_u_h=_running_temp(inputs.get("currenttemp")),
     )
@@ -227,7 +237,7 @@ def _effective_rate(req: InsulinRequest, limits: Limits) -> float:
     return limits.scheduled_basal_u_h
 
 
-def _low_violations(req: InsulinRequest, limits: Limits) -> list[Violation]:
+def _low_violations(req: InsulinRequest, limits: Limits, slack: float) -> list[Violation]:
     threshold = limits.suspend_threshold_mg_dl
     if limits.glucose_mg_dl < threshold:
         rule, state = Rule.INSULIN_WHEN_LOW, f"glucose {limits.glucose_mg_dl:g} mg/dL"
@@ -238,7 +248,7 @@ def _low_violations(req: InsulinRequest, limits: Limits) -> list[Violation]:
         return []
     out: list[Violation] = []
     rate = _effective_rate(req, limits)
-    if rate > limits.scheduled_basal_u_h + _EPS:
+    if rate > limits.scheduled_basal_u_h + slack + _EPS:
         msg = (
             f"{state} below {threshold:g} mg/dL, yet basal {rate:g} U/h runs above the "
             f"scheduled {limits.scheduled_basal_u_h:g} U/h"
@@ -250,9 +260,9 @@ def _low_violations(req: InsulinRequest, limits: Limits) -> list[Violation]:
     return out
 
 
-def _limit_violations(req: InsulinRequest, limits: Limits) -> list[Violation]:
+def _limit_violations(req: InsulinRequest, limits: Limits, slack: float) -> list[Violation]:
     out: list[Violation] = []
-    if req.rate_u_h is not None and req.rate_u_h > limits.max_basal_u_h + _EPS:
+    if req.rate_u_h is not None and req.rate_u_h > limits.max_basal_u_h + slack + _EPS:
         msg = f"temp rate {req.rate_u_h:g} U/h is above max_basal {limits.max_basal_u_h:g} U/h"
         out.append(
             Violation(
@@ -287,8 +297,9 @@ def check_request(
     if limits is None:
         violations.append(Violation(Rule.LIMITS_UNAVAILABLE, "inputs", reason))
         return EnvelopeResult(tuple(violations), None)
-    violations += _limit_violations(request, limits)
-    violations += _low_violations(request, limits)
+    slack = cfg.rate_step_u_h / 2
+    violations += _limit_violations(request, limits, slack)
+    violations += _low_violations(request, limits, slack)
     return EnvelopeResult(tuple(violations), limits)
 
 

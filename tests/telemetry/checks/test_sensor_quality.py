@@ -138,10 +138,10 @@ def test_noise_episode_is_raised_again_after_a_quiet_window() -> None:
 # -- compression low -------------------------------------------------------------------
 
 
-def test_compression_low_names_pre_drop_nadir_and_recovery() -> None:
+def test_compression_low_names_the_whole_dip_from_pre_drop_to_recovery() -> None:
     t = _trace([150, 150, 105, 100, 120, 135, 150, 150])
     found = by_code(run(CHECK, t.records), "compression_low")
-    assert [named(w) for w in found] == [[1, 2, 5]]
+    assert [named(w) for w in found] == [[1, 2, 3, 4, 5]]
     assert found[0].severity is Severity.MEDIUM
 
 
@@ -163,7 +163,7 @@ def test_recovery_later_than_the_recovery_window_is_no_compression_low() -> None
 def test_recovery_at_the_window_edge_counts() -> None:
     t = _trace([150, 100, 100, 100, 100, 100, 100, 131])
     (warning,) = by_code(run(CHECK, t.records), "compression_low")
-    assert named(warning) == [0, 1, 7]
+    assert named(warning) == [0, 1, 2, 3, 4, 5, 6, 7]
 
 
 def test_without_recovery_there_is_no_compression_low() -> None:

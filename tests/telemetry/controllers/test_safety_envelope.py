@@ -46,7 +46,8 @@ def test_limits_come_from_the_logged_profile() -> None:
     assert limits.max_iob_u == 3.0
     assert limits.scheduled_basal_u_h == 1.0
     assert limits.suspend_threshold_mg_dl == 70.0  # max(70, 0.7 * 100)
-    assert limits.projected_glucose_mg_dl == 90 - 5 * 6  # steeper delta over 30 min
+    assert limits.projected_glucose_mg_dl == 90 - 5 * 6  # 15-min average trend over 30 min
+    assert derive_limits(inputs(bg=90, delta=-9, short=-1)).projected_glucose_mg_dl == 90 - 6
     high_target = inputs()
     high_target["profile"]["min_bg"] = 130
     assert derive_limits(high_target).suspend_threshold_mg_dl == pytest.approx(91.0)
@@ -235,3 +236,20 @@ def test_more_insulin_never_removes_a_violation(
     less = check_decision(data, out(rate, 30, smb)).rules
     more = check_decision(data, out(rate + extra, 30, smb + extra)).rules
     assert less <= more
+
+
+def test_rounding_to_the_pump_step_is_not_a_violation() -> None:
+    """oref0 rounds a capped rate to the 0.05 U/h step: 3.55 against max_basal 3.54 is fine,
+    3.60 is not."""
+    from medwarden.telemetry.safety_envelope import check_decision
+
+    inputs = {
+        "glucose_status": {"glucose": 180, "delta": 2, "short_avgdelta": 2},
+        "currenttemp": {"rate": 0, "duration": 0},
+        "iob_data": {"iob": 0.5},
+        "profile": {"max_basal": 3.54, "max_iob": 4, "current_basal": 1.2, "min_bg": 100},
+    }
+    ok = check_decision(inputs, {"rate_u_h": 3.55, "duration_min": 30, "smb_u": 0})
+    assert not ok.violations
+    over = check_decision(inputs, {"rate_u_h": 3.60, "duration_min": 30, "smb_u": 0})
+    assert [v.rule.value for v in over.violations] == ["rate_above_max_basal"]

@@ -24,6 +24,7 @@ from medwarden.api.routers import (
     tokens,
     triage,
     users,
+    warnings,
 )
 
 __all__ = ["ROUTERS"]
@@ -41,5 +42,6 @@ ROUTERS: list[APIRouter] = [
     devices.router,
     ledger.router,
     telemetry.router,
+    warnings.router,
 ]
 """The routers :func:`medwarden.api.app.create_app` mounts, in this order."""

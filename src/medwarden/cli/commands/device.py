@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from medwarden.cli.commands import warnings as _warnings
 from medwarden.cli.runtime import actor_name, open_intel_store, settings_for
 
 __all__ = ["app"]
@@ -304,3 +305,7 @@ def simulated_keys(
 
     for entry in export_devices(seed, devices):
         typer.echo(json.dumps(entry, sort_keys=True))
+
+
+# `device warnings|check|ack`: early warnings (docs/warnings.md)
+_warnings.mount(app)

@@ -59,14 +59,22 @@ def verify(
     signatures: Annotated[
         bool, typer.Option(help="Also verify every device signature and receipt (slower).")
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Processes verifying device sections in parallel (default: the CPUs).",
+        ),
+    ] = None,
 ) -> None:
     """Verify an export offline; exit 4 naming the first bad record."""
-    import orjson
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from medwarden.core.b64 import b64url_decode
     from medwarden.errors import VerificationError
-    from medwarden.telemetry.ledger.verify import verify_export
+    from medwarden.telemetry.ledger.verify import verify_export_file
 
     pinned = None
     if server_key:
@@ -74,12 +82,9 @@ def verify(
         for item in server_key:
             kid, _, text = item.partition("=")
             pinned[kid] = Ed25519PublicKey.from_public_bytes(b64url_decode(text))
-    with export_file.open("rb") as lines:
-        report = verify_export(
-            (orjson.loads(line) for line in lines if line.strip()),
-            pinned_server_keys=pinned,
-            signatures=signatures,
-        )
+    report = verify_export_file(
+        export_file, pinned_server_keys=pinned, signatures=signatures, workers=jobs
+    )
     if report.first_failure is not None:
         raise VerificationError(f"ledger does not verify: {report.first_failure.describe()}")
     typer.echo(

@@ -13,13 +13,15 @@ from medwarden.errors import ConflictError, NotFoundError
 from medwarden.telemetry.checks.actuation import ActuationLimitsCheck
 from medwarden.telemetry.checks.base import Check, Lookback, valid_check_id
 from medwarden.telemetry.checks.confirmation import CommandConfirmationCheck
+from medwarden.telemetry.checks.envelope_check import SafetyEnvelopeCheck
 from medwarden.telemetry.checks.limits import DeviceLimits
+from medwarden.telemetry.checks.recompute_check import ControllerLookup, ControllerRecomputeCheck
 from medwarden.telemetry.checks.sensor_quality import SensorQualityCheck
 from medwarden.telemetry.checks.sequence import ChainGapCheck
 from medwarden.telemetry.checks.staleness import StaleDataCheck
 from medwarden.telemetry.checks.timebase import TimeBaseCheck
 
-__all__ = ["CheckRegistry", "default_registry"]
+__all__ = ["CheckRegistry", "closed_loop_registry", "default_registry"]
 
 
 class CheckRegistry:
@@ -77,3 +79,12 @@ def default_registry() -> CheckRegistry:
             CommandConfirmationCheck(),
         ]
     )
+
+
+def closed_loop_registry(controllers: ControllerLookup) -> CheckRegistry:
+    """Return a new registry: the built-in checks plus controller re-computation (with the
+    runners of ``controllers``) and the independent safety envelope."""
+    registry = default_registry()
+    registry.register(ControllerRecomputeCheck(controllers))
+    registry.register(SafetyEnvelopeCheck())
+    return registry

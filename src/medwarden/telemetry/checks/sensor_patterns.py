@@ -109,7 +109,8 @@ def _nadir_for(limits: DeviceLimits, segment: Sequence[Reading], c: int) -> tupl
 
 
 def compression_low(limits: DeviceLimits, segment: Sequence[Reading]) -> Iterator[Candidate]:
-    """Yield one candidate per compression low, at its first recovering reading."""
+    """Yield one candidate per compression low, at its first recovering reading; its
+    evidence is every reading from the pre-drop one to that recovering one."""
     margin = limits.compression_recovery_margin_mg_dl
     for c in range(2, len(segment)):
         pair = _nadir_for(limits, segment, c)
@@ -123,7 +124,7 @@ def compression_low(limits: DeviceLimits, segment: Sequence[Reading]) -> Iterato
         yield Candidate(
             "compression_low",
             Severity.MEDIUM,
-            (a.stored, low.stored, up.stored),
+            tuple(r.stored for r in segment[pre : c + 1]),  # the whole dip, pre-drop to recovery
             f"glucose drops {a.glucose:g} -> {low.glucose:g} mg/dL and recovers to "
             f"{up.glucose:g} mg/dL: a compression (pressure-induced) sensor artefact",
             decided_by=up.stored,

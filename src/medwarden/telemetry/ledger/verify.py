@@ -22,7 +22,9 @@ record (boot/seq/hash) it concerns: :class:`LedgerVerification.first_failure`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import itertools
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +41,7 @@ from medwarden.telemetry.ledger.merkle import MerkleAccumulator
 from medwarden.telemetry.receipts import Receipt
 from medwarden.telemetry.records import GENESIS
 
-__all__ = ["LedgerFailure", "LedgerVerification", "verify_export"]
+__all__ = ["LedgerFailure", "LedgerVerification", "verify_export", "verify_export_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,3 +284,133 @@ def _failure(section: _Section, exc: Exception) -> LedgerFailure:
         return LedgerFailure(section.device_id, exc.index, exc.reason, exc.boot, exc.seq, exc.h)
     reason = exc.message if isinstance(exc, MedwardenError) else f"malformed line: {exc}"
     return LedgerFailure(section.device_id, section.acc.size, reason)
+
+
+# -- parallel verification of an export file ---------------------------------------------------
+
+_HEADER_PREFIX = b'{"type":"device"'
+"""How ``ledger export`` (orjson, keys in insertion order) starts every device line."""
+
+_CHUNK_TARGET = 32 * 1024 * 1024
+
+
+def _chunk_bounds(path: os.PathLike[str] | str, parts: int) -> list[tuple[int, int]]:
+    """Byte ranges of the file, each starting at a device line, of roughly equal size.
+
+    Splits only where a line starts with ``{"type":"device"`` (what ``ledger export``
+    writes); a header written otherwise simply stays inside its neighbour's range, where
+    :func:`verify_export` handles it as a section of its own.  The first range starts at
+    0 whatever that line is, so a file that does not start with a device line fails as it
+    would sequentially."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return [(0, 0)]
+    step = max(size // parts, 1)
+    cuts = [0]
+    with open(path, "rb") as f:
+        for target in range(step, size, step):
+            if target <= cuts[-1]:
+                continue
+            f.seek(target)
+            window = b""
+            pos = target
+            found = -1
+            while found < 0:
+                block = f.read(1 << 20)
+                if not block:
+                    break
+                window = window[-len(_HEADER_PREFIX) :] + block
+                at = window.find(b"\n" + _HEADER_PREFIX)
+                if at >= 0:
+                    found = pos - (len(window) - len(block)) + at + 1
+                pos += len(block)
+            if found < 0:
+                break
+            if found > cuts[-1]:
+                cuts.append(found)
+    cuts.append(size)
+    return list(itertools.pairwise(cuts))
+
+
+def _read_lines(path: str, start: int, end: int) -> Iterator[Any]:
+    import orjson
+
+    with open(path, "rb") as f:
+        f.seek(start)
+        remaining = end - start
+        pending = b""
+        while remaining > 0:
+            block = f.read(min(1 << 22, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            lines = (pending + block).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                if line.strip():
+                    yield orjson.loads(line)
+        if pending.strip():
+            yield orjson.loads(pending)
+
+
+def _verify_chunk(job: tuple[str, int, int, dict[str, bytes] | None, bool]) -> Any:
+    path, start, end, pinned_raw, signatures = job
+    pinned = (
+        None
+        if pinned_raw is None
+        else {k: Ed25519PublicKey.from_public_bytes(v) for k, v in pinned_raw.items()}
+    )
+    try:
+        report = verify_export(
+            _read_lines(path, start, end), pinned_server_keys=pinned, signatures=signatures
+        )
+    except InputError as exc:
+        return exc.message
+    except ValueError as exc:  # orjson.JSONDecodeError
+        return f"malformed export line: {exc}"
+    return report
+
+
+def verify_export_file(
+    path: os.PathLike[str] | str,
+    *,
+    pinned_server_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    signatures: bool = False,
+    workers: int | None = None,
+) -> LedgerVerification:
+    """:func:`verify_export` over a JSON Lines file, device sections spread over processes.
+
+    Device sections are independent (each has its own chain, tree and checkpoints), so
+    the file is cut at device lines into ranges verified by ``workers`` processes (default:
+    the CPUs available); the reports are merged in file order, so the first failure is
+    the same as a sequential run's.  ``workers=1`` verifies in this process."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    count = workers if workers is not None else len(os.sched_getaffinity(0))
+    size = os.path.getsize(path)
+    parts = max(1, min(count * 4, size // _CHUNK_TARGET + 1)) if count > 1 else 1
+    bounds = _chunk_bounds(path, parts) if parts > 1 else [(0, size)]
+    pinned_raw = (
+        None
+        if pinned_server_keys is None
+        else {
+            k: v.public_bytes(Encoding.Raw, PublicFormat.Raw) for k, v in pinned_server_keys.items()
+        }
+    )
+    jobs = [(os.fspath(path), a, b, pinned_raw, signatures) for a, b in bounds]
+    if count <= 1 or len(jobs) == 1:
+        results = [_verify_chunk(job) for job in jobs]
+    else:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(min(count, len(jobs))) as pool:
+            results = pool.map(_verify_chunk, jobs, chunksize=1)
+    merged = LedgerVerification()
+    for result in results:
+        if isinstance(result, str):
+            raise InputError(result)
+        merged.devices += result.devices
+        merged.records += result.records
+        merged.checkpoints += result.checkpoints
+        merged.failures.extend(result.failures)
+    return merged

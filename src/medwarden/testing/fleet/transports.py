@@ -37,7 +37,7 @@ from medwarden.errors import (
     PermissionDeniedError,
     UsageError,
 )
-from medwarden.telemetry.receipts import IngestResult, Receipt
+from medwarden.telemetry.receipts import IngestResult
 
 __all__ = [
     "RECORDS_PATH",
@@ -49,29 +49,9 @@ __all__ = [
 ]
 
 RECORDS_PATH = "/api/v1/telemetry/records"
-_STATUSES = frozenset({"accepted", "duplicate", "rejected"})
 
 IngestPortLike = Callable[[str, Sequence[object]], Sequence[IngestResult]]
 """``port(device_id, envelopes) -> results`` (see :mod:`medwarden.ingest.ports`)."""
-
-
-def _result(value: Any) -> IngestResult:
-    if not isinstance(value, dict) or not {"index", "status"} <= set(value):
-        raise InputError("an ingest result needs index and status")
-    index, status = value["index"], value["status"]
-    if not isinstance(index, int) or isinstance(index, bool) or status not in _STATUSES:
-        raise InputError(f"malformed ingest result {index!r}/{status!r}")
-    receipt = Receipt.from_json(value["receipt"]) if "receipt" in value else None
-    error = value.get("error")
-    if error is not None and not isinstance(error, dict):
-        raise InputError("an ingest result's error must be an object")
-    return IngestResult(
-        index=index,
-        status=status,
-        receipt=receipt,
-        error_code=None if error is None else str(error.get("code")),
-        detail=None if error is None or error.get("detail") is None else str(error["detail"]),
-    )
 
 
 def parse_results(
@@ -84,7 +64,7 @@ def parse_results(
         raise InputError(f"ingest answer is not JSON: {exc}") from None
     if not isinstance(value, dict) or not isinstance(value.get("results"), list):
         raise InputError('ingest answer needs a "results" array')
-    results = [_result(r) for r in value["results"]]
+    results = [IngestResult.from_json(r) for r in value["results"]]
     if any(not 0 <= r.index < count for r in results):
         raise InputError("an ingest result names an envelope that was not sent")
     if receipt_key is not None:

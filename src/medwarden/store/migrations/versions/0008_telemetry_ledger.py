@@ -232,9 +232,88 @@ def upgrade() -> None:
             unique=False,
         )
 
+    _create_warning_tables()
+
+
+def _create_warning_tables() -> None:
+    """Early warnings and the per-device check-run state (docs/warnings.md)."""
+    pk_type = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    op.create_table(
+        "device_check_run",
+        sa.Column("device_pk", pk_type, nullable=False),
+        sa.Column("previous_run", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("checked_size", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["device_pk"], ["device.pk"], name=op.f("fk_device_check_run_device_pk_device")
+        ),
+        sa.PrimaryKeyConstraint("device_pk", name=op.f("pk_device_check_run")),
+    )
+    op.create_table(
+        "early_warning",
+        sa.Column("pk", pk_type, autoincrement=True, nullable=False),
+        sa.Column("device_pk", pk_type, nullable=True),
+        sa.Column("check_id", sa.Text(), nullable=False),
+        sa.Column("code", sa.Text(), nullable=False),
+        sa.Column("severity", sa.Text(), nullable=False),
+        sa.Column("evidence_json", sa.Text(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("software_version", sa.Text(), nullable=False),
+        sa.Column("patient_ref", sa.Text(), nullable=True),
+        sa.Column("dedupe_key", sa.Text(), nullable=False),
+        sa.Column("state", sa.Text(), nullable=False),
+        sa.Column("acknowledged_by", sa.Text(), nullable=True),
+        sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "state IN ('open', 'acknowledged')", name=op.f("ck_early_warning_state_known")
+        ),
+        sa.CheckConstraint(
+            "severity IN ('info', 'low', 'medium', 'high', 'critical')",
+            name=op.f("ck_early_warning_severity_known"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_pk"], ["device.pk"], name=op.f("fk_early_warning_device_pk_device")
+        ),
+        sa.PrimaryKeyConstraint("pk", name=op.f("pk_early_warning")),
+        sa.UniqueConstraint(
+            "device_pk", "dedupe_key", name=op.f("uq_early_warning_device_pk_dedupe_key")
+        ),
+    )
+    with op.batch_alter_table("early_warning", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_early_warning_dedupe_key"),
+            ["dedupe_key"],
+            unique=True,
+            sqlite_where=sa.text("device_pk IS NULL"),
+            postgresql_where=sa.text("device_pk IS NULL"),
+        )
+        batch_op.create_index(
+            batch_op.f("ix_early_warning_device_pk_pk"), ["device_pk", "pk"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_early_warning_state_pk"), ["state", "pk"], unique=False
+        )
+
+
+def _drop_warning_tables() -> None:
+    with op.batch_alter_table("early_warning", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_early_warning_state_pk"))
+        batch_op.drop_index(batch_op.f("ix_early_warning_device_pk_pk"))
+        batch_op.drop_index(
+            batch_op.f("ix_early_warning_dedupe_key"),
+            sqlite_where=sa.text("device_pk IS NULL"),
+            postgresql_where=sa.text("device_pk IS NULL"),
+        )
+    op.drop_table("early_warning")
+    op.drop_table("device_check_run")
+
 
 def downgrade() -> None:
     """Drop the telemetry tables."""
+    _drop_warning_tables()
     with op.batch_alter_table("telemetry_record", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_telemetry_record_device_pk_device_time"))
 
