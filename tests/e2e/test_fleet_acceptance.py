@@ -104,7 +104,7 @@ SIGNALS: dict[str, set[str]] = {
         "warning:sensor_gap",  # two hours jumped in device time look like missing readings
     },
     "time_backwards": {"event:time_backwards", "warning:time_backwards"},
-    "duplicate": {"event:stale_duplicate"},
+    "stale_duplicate": {"event:stale_duplicate"},
     "sensor_compression_low": {
         "warning:compression_low",
         "warning:implausible_rate_of_change",  # the dip itself is faster than physiology

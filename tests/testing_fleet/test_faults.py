@@ -153,17 +153,17 @@ def test_decision_mismatch_logs_an_output_the_algorithm_does_not_compute() -> No
     assert r.backend.events == []
 
 
-def test_replay_resends_byte_identical_envelope_answered_as_duplicate() -> None:
+def test_replay_resends_byte_identical_envelope_answered_as_stale_duplicate() -> None:
     r = run_with_backend([Replay(20, capture_cycle=5)], 24)
     truth = _only(r, "replay")
-    assert (truth.expected, truth.category) == ("duplicate", "outcome")
+    assert (truth.expected, truth.category) == ("stale_duplicate", "security")
     payloads = r.link.payloads
     replayed = [p for p in payloads if parse_envelope(p).hash == truth.record_hash]
     assert len(replayed) == 2
     assert replayed[0] == replayed[1]
     first = payloads.index(replayed[0])
     assert payloads.index(replayed[1], first + 1) > first + 40  # re-sent much later
-    assert r.backend.events == []
+    assert [e.event.kind for e in r.backend.events] == ["stale_duplicate"]
     assert len(r.backend.records(r.device.device_id)) == len(r.made)
 
 

@@ -27,7 +27,6 @@ Everything is a function of the seed: keys, boot ids, meals, schedule and sensor
 from __future__ import annotations
 
 import hashlib
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,6 +47,7 @@ from medwarden.testing.fleet.faults import (
     Transmission,
 )
 from medwarden.testing.fleet.loop import LoopHelpers, build_inputs, epoch_ms, iso_ms, oref0_profile
+from medwarden.testing.fleet.schedule import Meal, Scheduled, event_schedule, meal_plan
 
 __all__ = [
     "CYCLE",
@@ -157,77 +157,6 @@ class CycleReport:
     glucose_mg_dl: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Meal:
-    cycle: int
-    carbs_g: float
-    bolus: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Scheduled:
-    cycle: int
-    record_type: RecordType
-    body: JsonObject
-
-
-def meal_plan(seed: int, device_id: str, patient: str, cycles: int) -> list[_Meal]:
-    """Three meals a day at seeded times and sizes (children eat less); most are bolused."""
-    rng = random.Random(f"meals\x00{seed}\x00{device_id}")  # noqa: S311 - simulation
-    scale = 0.6 if patient.startswith("child") else 0.85 if patient.startswith("adolescent") else 1
-    meals: list[_Meal] = []
-    per_day = 288
-    for day in range(cycles // per_day + 1):
-        for hour, lo, hi in ((7.5, 35, 60), (12.5, 50, 80), (18.75, 55, 90)):
-            minute = hour * 60 + rng.randint(-45, 45)
-            cycle = day * per_day + int(minute // 5)
-            carbs = round(rng.uniform(lo, hi) * scale)
-            meals.append(_Meal(cycle, float(carbs), rng.random() > 0.1))
-    return [m for m in meals if m.cycle < cycles]
-
-
-def event_schedule(seed: int, device_id: str, cycles: int) -> list[_Scheduled]:
-    """Seeded mode changes (an open-loop half hour a day), alarms and device events."""
-    rng = random.Random(f"events\x00{seed}\x00{device_id}")  # noqa: S311 - simulation
-    out: list[_Scheduled] = []
-    for day in range(cycles // 288 + 1):
-        base = day * 288
-        start = base + rng.randint(100, 250)
-        out.append(
-            _Scheduled(
-                start,
-                RecordType.MODE_CHANGE,
-                {"mode": "open_loop", "previous": "closed_loop", "reason": "user"},
-            )
-        )
-        out.append(
-            _Scheduled(
-                start + 6,
-                RecordType.MODE_CHANGE,
-                {"mode": "closed_loop", "previous": "open_loop", "reason": "user"},
-            )
-        )
-        out.append(
-            _Scheduled(
-                base + rng.randint(1, 287),
-                RecordType.DEVICE_EVENT,
-                {"event": "battery_low", "battery_pct": rng.randint(10, 20)},
-            )
-        )
-        out.append(
-            _Scheduled(
-                base + rng.randint(1, 287),
-                RecordType.ALARM,
-                {
-                    "code": "pump_communication",
-                    "severity": "info",
-                    "text": "pump answered after a retry",
-                },
-            )
-        )
-    return sorted((e for e in out if e.cycle < cycles), key=lambda e: e.cycle)
-
-
 @dataclass(slots=True)
 class _Chain:
     boot_count: int
@@ -302,7 +231,7 @@ class SimulatedDevice:
         self._pump = _PumpState()
         self._hist = _Histories()
         self._meals = {m.cycle: m for m in meal_plan(seed, device_id, patient_name, horizon_cycles)}
-        self._schedule: dict[int, list[_Scheduled]] = {}
+        self._schedule: dict[int, list[Scheduled]] = {}
         for ev in event_schedule(seed, device_id, horizon_cycles):
             self._schedule.setdefault(ev.cycle, []).append(ev)
         self._boot_pending: JsonObject | None = {
@@ -633,7 +562,7 @@ class SimulatedDevice:
             self.cycle - 1, tuple(made), sent, acked, float(shown) if shown is not None else None
         )
 
-    def _meal(self, meal: _Meal, now: datetime, made: list[SignedRecord]) -> float:
+    def _meal(self, meal: Meal, now: datetime, made: list[SignedRecord]) -> float:
         self.patient.eat(meal.carbs_g)
         self._hist.carbs.insert(
             0, {"carbs": meal.carbs_g, "created_at": iso_ms(now), "enteredBy": "medwarden-sim"}
