@@ -25,7 +25,6 @@ from medwarden.services.telemetry_checks import (
     WarningState,
     acknowledge_warning,
     after_ingest,
-    checked_port,
     run_device_checks,
     run_fleet_checks,
     run_timer,
@@ -323,17 +322,20 @@ def test_the_periodic_jobs_run_the_timer_and_the_fleet(store: SqlStore) -> None:
     with httpx.Client() as client:
         handlers = builtin_handlers(store, clock, client=client, controllers=CONTROLLERS)
         run_worker(store, handlers, clock, until_idle=True)
-    assert store.jobs.counts()[JobState.DONE] == 2
+    done = sorted(j.kind for j in store.jobs.jobs(state=JobState.DONE))
+    assert done == sorted([CHECKS_JOB, TIMER_JOB, FLEET_JOB])  # ingest queued the first
     (lost,) = store.warnings.list_warnings(WarningQuery())
     assert lost.code == "signal_loss"
 
 
-def test_the_checked_port_queues_checks_when_a_batch_stored_something(store: SqlStore) -> None:
+def test_ingest_queues_checks_in_its_transaction_when_a_batch_stored_something(
+    store: SqlStore,
+) -> None:
     chain = Chain(register(store))
     chain.cycle(0, 150, "c0")
     items = list(chain.pending)
     clock = FixedClock(at(2))
-    port = checked_port(mqtt_port(store.ledger, SIGNER, clock=clock), store.jobs, clock)
+    port = mqtt_port(store.ledger, SIGNER, clock=clock)
     assert [r.status for r in port("pump-1", items)] == ["accepted"] * 4
     (job,) = store.jobs.jobs(state=JobState.QUEUED)
     assert job.kind == CHECKS_JOB

@@ -22,6 +22,8 @@ from medwarden.errors import (
     MedwardenError,
     UsageError,
 )
+from medwarden.services.jobs import NewJob
+from medwarden.services.telemetry_checks import check_job
 from medwarden.telemetry.devices import (
     DeviceKey,
     DeviceRegistration,
@@ -82,6 +84,7 @@ class LedgerStore(Protocol):
         window: timedelta,
         transport: str,
         signer: ReceiptSigner,
+        follow_up: NewJob | None = None,
     ) -> list[IngestResult]: ...
 
     def checkpoint(self, device_id: str, signer: ReceiptSigner, *, at: datetime) -> Checkpoint: ...
@@ -131,7 +134,10 @@ def ingest_batch(
     transport: str,
     window: timedelta = DEFAULT_CLOCK_WINDOW,
 ) -> list[IngestResult]:
-    """Verify and store one authenticated device's batch; one result per envelope."""
+    """Verify and store one authenticated device's batch; one result per envelope.
+
+    A batch that stores anything queues the device's early-warning checks in the same
+    transaction (ingest -> commit -> acknowledge -> checks -> alerts)."""
     if not items:
         raise UsageError("a batch needs at least one envelope")
     if len(items) > MAX_BATCH:
@@ -144,6 +150,7 @@ def ingest_batch(
         window=window,
         transport=transport,
         signer=signer,
+        follow_up=check_job(device_id),
     )
 
 

@@ -2,8 +2,9 @@
 
 The order of work is ingest -> ledger -> commit -> acknowledge -> checks -> alerts: the
 ingest path only *enqueues* a deduplicated ``telemetry_checks`` job per device
-(:func:`after_ingest`, called by the HTTP route and the MQTT port once
-:func:`~medwarden.services.telemetry.ingest_batch` returned), and a worker runs the checks
+(:func:`check_job`, queued by :func:`~medwarden.services.telemetry.ingest_batch` in the
+very transaction that stored the batch, for both transports; :func:`after_ingest` queues
+it on its own), and a worker runs the checks
 over the records the device's previous runs have not seen (:func:`run_device_checks`).
 A periodic ``telemetry_checks_timer`` job runs every active device (:func:`run_timer`) so
 time-based conditions (signal loss, unconfirmed commands) fall due without new records,
@@ -56,7 +57,6 @@ __all__ = [
     "acknowledge_warning",
     "after_ingest",
     "check_job",
-    "checked_port",
     "default_controllers",
     "fleet_period",
     "period_bounds",
@@ -214,19 +214,6 @@ def after_ingest(jobs: JobEnqueuer, device_id: str, clock: Clock) -> int | None:
     except StoreError as exc:
         log.warning("could not queue the checks of device %s: %s", device_id, exc.message)
         return None
-
-
-def checked_port(port: IngestPort, jobs: JobEnqueuer, clock: Clock) -> IngestPort:
-    """Wrap an ingest port (e.g. the MQTT one) so that a batch that stored anything queues
-    the device's checks once ingest returned (:func:`after_ingest`)."""
-
-    def wrapped(device_id: str, items: Sequence[object]) -> list[IngestResult]:
-        results = port(device_id, items)
-        if any(r.status == "accepted" for r in results):
-            after_ingest(jobs, device_id, clock)
-        return results
-
-    return wrapped
 
 
 def default_controllers() -> ControllerRegistry:

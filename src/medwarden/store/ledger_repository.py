@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select, update
 
 from medwarden.errors import AuthenticationError, MedwardenError, NotFoundError
+from medwarden.services.jobs import JobState, NewJob
 from medwarden.store._ledger_codec import (
     frontier_bytes,
     frontier_of,
@@ -48,6 +49,8 @@ from medwarden.store._ledger_export import export_device
 from medwarden.store._ledger_proofs import StoredRanges
 from medwarden.store._ledger_rows import event_rows, node_rows, record_rows, results
 from medwarden.store.device_repository import device_pk_of
+from medwarden.store.job_repository import enqueue_job
+from medwarden.store.schema_ops import job
 from medwarden.store.schema_telemetry import (
     device,
     device_chain,
@@ -227,6 +230,20 @@ def _found(
     return by_hash, by_slot, frozenset(seen)
 
 
+_QUEUED_JOB = (
+    select(job.c.pk)
+    .where(job.c.dedupe_key == bindparam("key"), job.c.state == JobState.QUEUED.value)
+    .limit(1)
+)
+
+
+def _queue(conn: Connection, follow_up: NewJob, at: datetime) -> None:
+    """Queue ``follow_up`` unless it is queued already (a prebuilt read, cheaper than the
+    deduplicating insert, which matters on the single-record hot path)."""
+    if conn.execute(_QUEUED_JOB, {"key": follow_up.dedupe_key}).first() is None:
+        enqueue_job(conn, follow_up, at=at)
+
+
 class _SqliteGate:
     """Queue SQLite ingest writers of this process and of other processes on one lock.
 
@@ -283,17 +300,26 @@ class SqlLedger:
         window: timedelta,
         transport: str,
         signer: ReceiptSigner,
+        follow_up: NewJob | None = None,
     ) -> list[IngestResult]:
         """Store what is acceptable of one device's batch; one result per item, in order.
+
+        ``follow_up`` (the device's checks job) is queued in the same transaction when the
+        batch stored anything: checks can never miss a committed batch, and ingest pays
+        no second write transaction for them.
 
         Signatures are verified first, outside the write transaction, with the device's
         keys as last seen (cached per process); inside it the planner trusts a result only
         if the key that verified it is still valid in the keys it reads there."""
         verified = preverify(device_id, self._cached_keys(device_id), items, received_at)
         if self._write_lock is None:
-            return self._ingest(device_id, items, verified, received_at, window, transport, signer)
+            return self._ingest(
+                device_id, items, verified, received_at, window, transport, signer, follow_up
+            )
         with self._write_lock:
-            return self._ingest(device_id, items, verified, received_at, window, transport, signer)
+            return self._ingest(
+                device_id, items, verified, received_at, window, transport, signer, follow_up
+            )
 
     def _cached_keys(self, device_id: str) -> list[DeviceKey]:
         keys = self._keys.get(device_id)
@@ -321,6 +347,7 @@ class SqlLedger:
         window: timedelta,
         transport: str,
         signer: ReceiptSigner,
+        follow_up: NewJob | None,
     ) -> list[IngestResult]:
         with self._db.write("ingesting telemetry") as conn:
             head = _lock_head(conn, device_id)
@@ -351,6 +378,8 @@ class SqlLedger:
             receipts = self._persist(
                 conn, device_pk, device_id, plan, received_at, transport, signer
             )
+            if follow_up is not None and plan.accepted:
+                _queue(conn, follow_up, received_at)
         self._remember_keys(device_id, keys)
         return results(len(items), plan, receipts)
 

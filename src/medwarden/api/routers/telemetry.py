@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from medwarden.api.deps import current_device, get_clock, get_signer, get_store
 from medwarden.errors import InputError
 from medwarden.services.telemetry import MAX_BATCH, ingest_batch
-from medwarden.services.telemetry_checks import after_ingest
 
 __all__ = ["router"]
 
@@ -74,8 +73,8 @@ async def submit_records(request: Request) -> Response:
     The device was authenticated by the app-wide dependency (``DEVICE_ROUTES``); reading
     it, the store, clock and signer here instead of as FastAPI dependencies saves one
     thread-pool hop each, and parsing, ingest and the answer run in one hop.  A batch that
-    stored anything queues the device's early-warning checks (a deduplicated job) after its
-    commit: checks never slow or block the acknowledgement."""
+    stored anything queues the device's early-warning checks (a deduplicated job) in its
+    own transaction; the checks run later, never before the acknowledgement."""
     raw = await request.body()
 
     def work() -> bytes:
@@ -89,8 +88,6 @@ async def submit_records(request: Request) -> Response:
             clock=get_clock(request),
             transport="https",
         )
-        if any(r.status == "accepted" for r in results):  # committed: queue the checks
-            after_ingest(get_store(request).jobs, device, get_clock(request))
         return orjson.dumps({"results": [r.to_json() for r in results]})
 
     return Response(await run_in_threadpool(work), media_type="application/json")

@@ -113,7 +113,6 @@ def ingest(
     from medwarden.ingest.mqtt import BrokerEndpoint, Credentials, IngestSettings, MqttIngestor
     from medwarden.keys import load_or_create_signer
     from medwarden.services.telemetry import mqtt_port
-    from medwarden.services.telemetry_checks import checked_port
 
     password = read_secret("MEDWARDEN_MQTT_PASSWORD")
     if password is None:
@@ -124,8 +123,7 @@ def ingest(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with open_intel_store(settings, create=False) as store:
-        clock = SystemClock()
-        port_fn = checked_port(mqtt_port(store.ledger, signer, clock=clock), store.jobs, clock)
+        port_fn = mqtt_port(store.ledger, signer, clock=SystemClock())
         endpoint = BrokerEndpoint(host, port, ca_file=ca_file)
         with MqttIngestor(
             IngestSettings(endpoint, Credentials(username, password)), port_fn
