@@ -33,6 +33,7 @@ from medwarden.telemetry.ledger.merkle import (
 )
 from medwarden.telemetry.receipts import ReceiptSigner
 from medwarden.telemetry.records import GENESIS, DeviceRecord, RecordType
+from tests.store.conftest import count_statements
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 SERVER = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -216,3 +217,19 @@ def test_a_late_copy_of_an_acknowledged_record_is_a_stale_duplicate(
     assert soon[0].receipt == late[0].receipt == first[0].receipt
     kinds = [e["kind"] for e in store.ledger.events("pump-1")]
     assert kinds == ["stale_duplicate"]
+
+
+def test_a_timeline_window_costs_the_same_statements_at_any_length(
+    store: SqlStore, device_key: Ed25519PrivateKey
+) -> None:
+    items = _chain(60, device_key)
+    _ingest(store, items, T0 + timedelta(hours=6))
+    counts = []
+    for minutes in (20, 290):
+        with count_statements(store) as seen:
+            window = store.timeline.window("pump-1", T0, T0 + timedelta(minutes=minutes))
+        assert all(r.inclusion_verified for r in window)
+        counts.append((len(window), len(seen)))
+    (few, few_statements), (many, many_statements) = counts
+    assert (few, many) == (4, 58)
+    assert few_statements == many_statements
