@@ -139,11 +139,12 @@ class _Section:
             raise _Failed(f"expected ledger index {self.acc.size}, found {index}", index, rec)
         if rec.get("device_id") != self.device_id:
             raise _Failed("record belongs to another device", index, rec)
-        h = hashlib.sha256(DOMAIN_PREFIX + canonical_json(rec)).hexdigest()
+        signed = DOMAIN_PREFIX + canonical_json(rec)
+        h = hashlib.sha256(signed).hexdigest()
         self._link(rec, h, index)
         sig = _unb64(str(envelope.get("sig", "")))
         if self.signatures:
-            self._signatures(line, rec, h, sig, index)
+            self._signatures(line, rec, signed, h, sig, index)
         self.acc.append(record_leaf_hash(h, sig))
         self.records += 1
 
@@ -169,13 +170,13 @@ class _Section:
         self.all_hashes.add(h)
 
     def _signatures(
-        self, line: Mapping[str, Any], rec: Any, h: str, sig: bytes, index: int
+        self, line: Mapping[str, Any], rec: Any, signed: bytes, h: str, sig: bytes, index: int
     ) -> None:
         key = self.keys.get(str(line.get("key_id")))
         if key is None:
             raise _Failed("record names a key the device does not have", index, rec, h)
         try:
-            key.verify(sig, DOMAIN_PREFIX + canonical_json(rec))
+            key.verify(sig, signed)
         except InvalidSignature:
             raise _Failed("device signature does not verify", index, rec, h) from None
         receipt = Receipt.from_json(line.get("receipt"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
@@ -68,7 +69,7 @@ def _consequences(ctx: FaultContext, fault: str, items: list[Transmission], inde
     original.late_fault = fault
 
 
-class _TransitSubstitution(Fault):
+class _TransitSubstitution(Fault, ABC):
     """Replace the first matching envelope at or after ``cycle`` with an altered one."""
 
     record_type: ClassVar[RecordType]
@@ -76,8 +77,9 @@ class _TransitSubstitution(Fault):
     def matches(self, record: DeviceRecord) -> bool:
         return record.record_type is self.record_type
 
+    @abstractmethod
     def substitute(self, payload: bytes) -> tuple[bytes, SignedRecord, str]:
-        raise NotImplementedError
+        """The altered wire bytes, the record as the backend will read them, and a detail."""
 
     def transmit(self, ctx: FaultContext, items: list[Transmission]) -> list[Transmission]:
         if self.fired or ctx.cycle < self.cycle:
