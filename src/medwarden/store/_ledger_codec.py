@@ -9,10 +9,12 @@ from typing import Any
 import orjson
 
 from medwarden.telemetry.chain import ChainState, Gap
+from medwarden.telemetry.ledger.checkpoint import Checkpoint
 from medwarden.telemetry.ledger.merkle import HASH_SIZE, MerkleAccumulator
 from medwarden.telemetry.receipts import Receipt
 
 __all__ = [
+    "checkpoint_of_row",
     "frontier_bytes",
     "frontier_of",
     "receipt_of_row",
@@ -76,4 +78,16 @@ def receipt_of_row(device_id: str, row: Mapping[Any, Any]) -> Receipt:
         received_at=row["received_at"],
         key_id=row["receipt_key_id"],
         signature=bytes(row["receipt_sig"]),
+    )
+
+
+def checkpoint_of_row(device_id: str, row: Mapping[Any, Any]) -> Checkpoint:
+    """The signed checkpoint a ``ledger_checkpoint`` row holds."""
+    return Checkpoint(
+        device_id,
+        int(row["tree_size"]),
+        bytes(row["root_hash"]),
+        row["timestamp"],
+        row["key_id"],
+        bytes(row["signature"]),
     )

@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from medwarden.core.b64 import b64url_encode
-from medwarden.store._ledger_codec import receipt_of_row
+from medwarden.store._ledger_codec import checkpoint_of_row, receipt_of_row
 from medwarden.store.device_repository import device_keys, device_pk_of
 from medwarden.store.schema_telemetry import (
     device_chain,
@@ -17,7 +17,6 @@ from medwarden.store.schema_telemetry import (
     server_key,
     telemetry_record,
 )
-from medwarden.telemetry.ledger.checkpoint import Checkpoint
 from medwarden.telemetry.ledger.export import checkpoint_line, header_line, record_line
 
 __all__ = ["export_device"]
@@ -68,13 +67,4 @@ def export_device(conn: Connection, device_id: str) -> Iterator[dict[str, Any]]:
         .order_by(ledger_checkpoint.c.tree_size)
     ).mappings()
     for cp in checkpoints:
-        yield checkpoint_line(
-            Checkpoint(
-                device_id,
-                int(cp["tree_size"]),
-                bytes(cp["root_hash"]),
-                cp["timestamp"],
-                cp["key_id"],
-                bytes(cp["signature"]),
-            )
-        )
+        yield checkpoint_line(checkpoint_of_row(device_id, cp))

@@ -30,7 +30,7 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select, up
 
 from medwarden.errors import AuthenticationError, MedwardenError, NotFoundError
 from medwarden.services.jobs import JobState, NewJob
+from medwarden.store._ledger_checkpoints import LedgerCheckpoints
 from medwarden.store._ledger_codec import (
     frontier_bytes,
     frontier_of,
@@ -45,7 +46,6 @@ from medwarden.store._ledger_codec import (
     state_from_json,
     state_to_json,
 )
-from medwarden.store._ledger_export import export_device
 from medwarden.store._ledger_proofs import StoredRanges
 from medwarden.store._ledger_rows import event_rows, node_rows, record_rows, results
 from medwarden.store.device_repository import device_pk_of
@@ -55,9 +55,7 @@ from medwarden.store.schema_telemetry import (
     device,
     device_chain,
     device_key,
-    ledger_checkpoint,
     ledger_node,
-    server_key,
     telemetry_event,
     telemetry_record,
 )
@@ -70,7 +68,6 @@ from medwarden.telemetry.ingest import (
     plan_batch,
     preverify,
 )
-from medwarden.telemetry.ledger.checkpoint import Checkpoint
 from medwarden.telemetry.ledger.merkle import (
     EMPTY_ROOT,
     consistency_proof_from,
@@ -282,7 +279,7 @@ class _SqliteGate:
             self._thread_lock.release()
 
 
-class SqlLedger:
+class SqlLedger(LedgerCheckpoints):
     """Ingest, proofs and checkpoints over the telemetry tables."""
 
     def __init__(self, database: Database) -> None:
@@ -519,93 +516,6 @@ class SqlLedger:
         if row is None:
             raise NotFoundError(f"there is no device {device_id!r}")
         return int(row[0]), int(row[1])
-
-    # -- checkpoints ----------------------------------------------------------------------
-
-    def register_server_key(self, key_id: str, public_key: bytes, *, at: datetime) -> None:
-        """Record the public half of the server key (idempotent)."""
-        with self._db.write("registering the ledger key") as conn:
-            known = conn.execute(
-                select(server_key.c.public_key).where(server_key.c.key_id == key_id)
-            ).scalar()
-            if known is None:
-                conn.execute(
-                    insert(server_key).values(key_id=key_id, public_key=public_key, created_at=at)
-                )
-
-    def server_keys(self) -> dict[str, bytes]:
-        """Every registered server public key by id."""
-        with self._db.read("reading ledger keys") as conn:
-            return {r[0]: bytes(r[1]) for r in conn.execute(select(server_key))}
-
-    def checkpoint(self, device_id: str, signer: ReceiptSigner, *, at: datetime) -> Checkpoint:
-        """A signed head of the shard at its current size (the stored one if it exists)."""
-        with self._db.write("signing a ledger checkpoint") as conn:
-            pk = device_pk_of(conn, device_id)
-            size, frontier = conn.execute(
-                select(device_chain.c.ledger_size, device_chain.c.frontier).where(
-                    device_chain.c.device_pk == pk
-                )
-            ).one()
-            existing = (
-                conn.execute(
-                    select(ledger_checkpoint).where(
-                        ledger_checkpoint.c.device_pk == pk, ledger_checkpoint.c.tree_size == size
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            if existing is not None:
-                return _checkpoint_of_row(device_id, existing)
-            root = frontier_of(int(size), bytes(frontier)).root()
-            cp = Checkpoint(device_id, int(size), root, at, signer.key_id).sign(signer.key)
-            conn.execute(
-                insert(ledger_checkpoint).values(
-                    device_pk=pk,
-                    tree_size=cp.tree_size,
-                    root_hash=cp.root_hash,
-                    timestamp=cp.timestamp,
-                    key_id=cp.key_id,
-                    signature=cp.signature,
-                )
-            )
-            return cp
-
-    def export(self, device_ids: Sequence[str]) -> Iterator[dict[str, Any]]:
-        """Export lines of each device's shard (one read snapshot per device)."""
-        for device_id in device_ids:
-            with self._db.read("exporting a ledger") as conn:
-                yield from export_device(conn, device_id)
-
-    def device_ids(self) -> list[str]:
-        """Every registered device id, sorted."""
-        with self._db.read("listing devices") as conn:
-            return list(
-                conn.execute(select(device.c.device_id).order_by(device.c.device_id)).scalars()
-            )
-
-    def checkpoints(self, device_id: str) -> list[Checkpoint]:
-        """Every signed checkpoint of a shard, oldest first."""
-        with self._db.read("reading ledger checkpoints") as conn:
-            pk = device_pk_of(conn, device_id)
-            rows = conn.execute(
-                select(ledger_checkpoint)
-                .where(ledger_checkpoint.c.device_pk == pk)
-                .order_by(ledger_checkpoint.c.tree_size)
-            ).mappings()
-            return [_checkpoint_of_row(device_id, r) for r in rows]
-
-
-def _checkpoint_of_row(device_id: str, row: Any) -> Checkpoint:
-    return Checkpoint(
-        device_id,
-        int(row["tree_size"]),
-        bytes(row["root_hash"]),
-        row["timestamp"],
-        row["key_id"],
-        bytes(row["signature"]),
-    )
 
 
 def _check_within(size: int, current: int) -> None:
