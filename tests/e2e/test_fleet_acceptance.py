@@ -19,14 +19,10 @@ and must reproduce the logged decision.
 from __future__ import annotations
 
 import json
-import os
-import pwd
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,16 +34,7 @@ from medwarden.api.app import create_app
 from medwarden.config import Settings
 from medwarden.core.b64 import b64url_decode
 from medwarden.ingest.certs import generate_dev_pki
-from medwarden.ingest.mosquitto import (
-    DEFAULT_INGEST_USER,
-    BrokerConfig,
-    add_device_credential,
-    add_service_user,
-    generate_password,
-    write_acl,
-    write_config,
-)
-from medwarden.ingest.mqtt import BrokerEndpoint, Credentials, IngestSettings, MqttIngestor
+from medwarden.ingest.mqtt import IngestSettings, MqttIngestor
 from medwarden.keys import load_or_create_signer
 from medwarden.services.telemetry import mqtt_port, register_device
 from medwarden.services.telemetry_checks import (
@@ -63,7 +50,7 @@ from medwarden.testing.fleet.cli import export_devices
 from medwarden.testing.fleet.faults import fault_from_spec
 from medwarden.testing.fleet.fleet import FleetConfig, SimClock, run_fleet
 from medwarden.testing.fleet.transports import HttpsTransport, MqttTransport
-from tests.ingest.conftest import find_tool
+from tests.mqtt_broker import RunningBroker, running_broker
 from tests.ops_helpers import free_port
 
 pytestmark = pytest.mark.slow
@@ -149,50 +136,64 @@ class _Router:
         self.mqtt.close()
 
 
-@dataclass
-class Backend:
-    db: str
-    https_url: str
-    broker: BrokerEndpoint
-    credentials: dict[str, str]
-    broker_passwords: dict[str, str]
-    devices: list[dict[str, Any]]
-    clock: SimClock
-    ledger_key: Path
-    tls_ca: Path
-
-
-def _start_broker(
-    root: Path, devices: list[str]
-) -> tuple[subprocess.Popen[bytes], BrokerEndpoint, dict[str, str], str]:
-    pki = generate_dev_pki(root / "tls")
-    (root / "data").mkdir()
-    passwords = {d: generate_password() for d in devices}
-    ingest_password = generate_password()
-    add_service_user(root / "passwords", DEFAULT_INGEST_USER, password=ingest_password)
-    for device_id, password in passwords.items():
-        add_device_credential(root / "passwords", device_id, password)
-    write_acl(root / "acl")
-    config = BrokerConfig(
-        host="127.0.0.1",
-        port=free_port(),
-        cafile=pki.ca_cert,
-        certfile=pki.server_cert,
-        keyfile=pki.server_key,
-        password_file=root / "passwords",
-        acl_file=root / "acl",
-        persistence_dir=root / "data",
-        log_file=root / "mosquitto.log",
-        run_as=pwd.getpwuid(os.getuid()).pw_name,
+def _serve_and_run(
+    db: str,
+    key_file: Path,
+    clock: _Clock,
+    config: FleetConfig,
+    credentials: dict[str, str],
+    broker: RunningBroker,
+) -> tuple[Any, float]:
+    """Serve HTTPS (uvicorn, TLS) and the MQTT subscriber on the simulation's clock, run the
+    fleet through them, and stop them; return the fleet result and its wall time."""
+    ids = list(credentials)
+    tls = generate_dev_pki(Path(key_file).parent / "https")
+    app = create_app(Settings(db=db, db_source="option", ledger_key=str(key_file)), clock=clock)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ssl_certfile=str(tls.server_cert),
+            ssl_keyfile=str(tls.server_key),
+        )
     )
-    conf = write_config(config, root / "mosquitto.conf")
-    process = subprocess.Popen(
-        [find_tool("mosquitto"), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    signer = load_or_create_signer(key_file)
+    ingest_store = open_store(db)
+    ingestor = MqttIngestor(
+        IngestSettings(broker.endpoint, broker.ingest),
+        mqtt_port(ingest_store.ledger, signer, clock=clock),
     )
-    endpoint = BrokerEndpoint("127.0.0.1", config.port, pki.ca_cert, keepalive=30)
-    return process, endpoint, passwords, ingest_password
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        ingestor.start()
+        assert ingestor.wait_subscribed(20)
+        receipt_key = signer.key.public_key()
+        router = _Router(
+            HttpsTransport(
+                f"https://127.0.0.1:{port}",
+                credentials,
+                ca_file=tls.ca_cert,
+                receipt_key=receipt_key,
+            ),
+            MqttTransport(broker.endpoint, broker.passwords, timeout_s=30, receipt_key=receipt_key),
+            {ids[i] for i in range(1, DEVICES, 2)},
+        )
+        plan = {i: [fault_from_spec(spec)] for i, spec in FAULTS.items()}
+        began = time.perf_counter()
+        result = run_fleet(config, router, faults=plan, clock=clock.sim)
+        router.close()
+        return result, time.perf_counter() - began
+    finally:
+        ingestor.stop()
+        ingest_store.close()
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -227,57 +228,8 @@ def fleet_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 d["device_id"], b64url_decode(d["public_key"]), at=config.start, actor="t"
             )
 
-    broker, endpoint, passwords, ingest_password = _start_broker(root / "mqtt", ids)
-    tls = generate_dev_pki(root / "https")
-    app = create_app(Settings(db=db, db_source="option", ledger_key=str(key_file)), clock=clock)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            ssl_certfile=str(tls.server_cert),
-            ssl_keyfile=str(tls.server_key),
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    signer = load_or_create_signer(key_file)
-    ingest_store = open_store(db)
-    ingestor = MqttIngestor(
-        IngestSettings(endpoint, Credentials(DEFAULT_INGEST_USER, ingest_password)),
-        mqtt_port(ingest_store.ledger, signer, clock=clock),
-    )
-    try:
-        while not server.started:
-            time.sleep(0.05)
-        time.sleep(0.5)  # the broker's listener
-        ingestor.start()
-        assert ingestor.wait_subscribed(20)
-        odd = {ids[i] for i in range(1, DEVICES, 2)}
-        router = _Router(
-            HttpsTransport(
-                f"https://127.0.0.1:{port}",
-                credentials,
-                ca_file=tls.ca_cert,
-                receipt_key=signer.key.public_key(),
-            ),
-            MqttTransport(endpoint, passwords, timeout_s=30, receipt_key=signer.key.public_key()),
-            odd,
-        )
-        plan = {i: [fault_from_spec(spec)] for i, spec in FAULTS.items()}
-        began = time.perf_counter()
-        result = run_fleet(config, router, faults=plan, clock=sim_clock)
-        fleet_seconds = time.perf_counter() - began
-        router.close()
-    finally:
-        ingestor.stop()
-        ingest_store.close()
-        server.should_exit = True
-        thread.join(timeout=30)
-        broker.terminate()
-        broker.wait(10)
+    with running_broker(root / "mqtt", ids) as broker:
+        result, fleet_seconds = _serve_and_run(db, key_file, clock, config, credentials, broker)
     with open_store(db) as store:
         controllers = default_controllers()
         for device_id in ids:
