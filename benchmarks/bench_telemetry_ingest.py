@@ -9,13 +9,20 @@ Each run starts from a fresh store (a SQLite file under benchmarks/.data, or a P
 database created with the URL's name), registers ``--devices`` devices (each with its own
 Ed25519 key and ``mwd_`` credential), signs every device's chain *before* timing, starts
 ``medwarden serve --workers N`` and has every device send its own chain concurrently over
-one keep-alive HTTP/1.1 connection per device, in order, one request after the other
-(``batch``: ``--batch`` records per request; ``single``: one record per request).  The
-client is a minimal asyncio HTTP client (pre-built request bytes) so that it takes as
+one keep-alive HTTP/1.1 connection per device, in order, one request after the other.
+
+* ``batch``: ``--batch`` records per request, each device sending its next request as
+  soon as the previous one is answered (closed loop): the most the server sustains.
+* ``single``: one record per request, offered at ``--rate`` requests/s over all devices
+  (open loop: device n's k-th request is due at ``start + n/rate + k*devices/rate``), and
+  latency measured from when a request was *due*, so time spent waiting behind a slow
+  answer counts (no coordinated omission).  ``--rate 0`` is closed loop.
+
+The client is a minimal asyncio HTTP client (pre-built request bytes) so that it takes as
 little of the 2 cores as possible.  Only ``accepted`` results count; after the run the
 server is stopped and the number of stored records must equal the number acknowledged.
 
-Printed per run: accepted records/s (first request sent to last answer received),
+Printed per run: accepted records/s (first request due to last answer received),
 request latency p50/p99, and the stored == acknowledged check; then the median of runs.
 """
 
@@ -188,12 +195,27 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def _device(
-    port: int, requests: list[bytes], latencies: list[float], counts: dict[str, int]
+    port: int,
+    requests: list[bytes],
+    latencies: list[float],
+    counts: dict[str, int],
+    schedule: tuple[float, float] | None,
 ) -> None:
+    """Send one device's requests in order on one connection.
+
+    ``schedule`` None: each request as soon as the previous one is answered (closed loop).
+    ``(first, interval)``: request k is due at ``first + k * interval`` (perf_counter
+    time; open loop) and its latency is measured from when it was due, so a server that
+    falls behind is charged for the wait too (no coordinated omission)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        for request in requests:
+        for k, request in enumerate(requests):
             start = time.perf_counter()
+            if schedule is not None:
+                due = schedule[0] + k * schedule[1]
+                if due > start:
+                    await asyncio.sleep(due - start)
+                start = due
             writer.write(request)
             status, body = await _read_response(reader)
             latencies.append(time.perf_counter() - start)
@@ -220,11 +242,22 @@ def _requests(secret: str, port: int, wires: list[bytes], batch: int) -> list[by
     return out
 
 
-async def _drive(port: int, per_device: list[list[bytes]]) -> tuple[float, list[float], dict]:
+async def _drive(
+    port: int, per_device: list[list[bytes]], rate: float
+) -> tuple[float, list[float], dict]:
+    """Run every device; ``rate`` > 0 offers that many requests/s in total, evenly spread
+    (device n's first request is due n/rate after the start), else closed loop."""
     latencies: list[float] = []
     counts: dict[str, Any] = {"http_errors": 0}
-    start = time.perf_counter()
-    await asyncio.gather(*(_device(port, reqs, latencies, counts) for reqs in per_device))
+    start = time.perf_counter() + 0.2  # every connection opened before the first is due
+    devices = len(per_device)
+
+    def schedule(n: int) -> tuple[float, float] | None:
+        return None if rate <= 0 else (start + n / rate, devices / rate)
+
+    await asyncio.gather(
+        *(_device(port, reqs, latencies, counts, schedule(n)) for n, reqs in enumerate(per_device))
+    )
     return time.perf_counter() - start, latencies, counts
 
 
@@ -242,7 +275,7 @@ def run_once(args: argparse.Namespace, batch: int, tag: str) -> dict[str, Any]:
     ]
     server = _start_server(db, args.workers, port, args.serve_arg or [])
     try:
-        wall, latencies, counts = asyncio.run(_drive(port, per_device))
+        wall, latencies, counts = asyncio.run(_drive(port, per_device, args.rate))
     finally:
         _stop_server(server)
     stored, events = _stored(db)
@@ -284,16 +317,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2, help="medwarden serve --workers")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="single: offered requests/s over all devices, open loop (default 1500; 0 = each "
+        "device sends as soon as answered); batch: always closed loop",
+    )
     parser.add_argument("--serve-arg", action="append", help="extra `medwarden serve` option")
     args = parser.parse_args(argv)
     single = args.mode == "single"
     args.devices = args.devices or (200 if single else 100)
-    args.records = args.records or (40 if single else 1000)
+    args.records = args.records or (60 if single else 1000)
+    args.rate = (1500.0 if args.rate is None else args.rate) if single else 0.0
     batch = 1 if single else args.batch
     backend = "sqlite" if args.db == "sqlite" else "postgresql"
+    offered = f"offered {args.rate:,.0f} requests/s (open loop)" if args.rate else "closed loop"
     print(
         f"{args.mode}: {args.devices} devices x {args.records} records, {batch} per request, "
-        f"{backend}, medwarden serve --workers {args.workers}",
+        f"{offered}, {backend}, medwarden serve --workers {args.workers} "
+        f"{' '.join(args.serve_arg or [])}",
         flush=True,
     )
     runs = [run_once(args, batch, f"{args.mode}-{i}") for i in range(args.runs)]

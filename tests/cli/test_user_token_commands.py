@@ -242,8 +242,9 @@ def test_serve_runs_uvicorn(
     assert run(runner, "serve", "--db", db, "--port", "8123").exit_code == 0
     target, options = calls[0]
     assert target.title == "medwarden"
-    no_tls = {"ssl_certfile": None, "ssl_keyfile": None}
-    assert options == {"host": "127.0.0.1", "port": 8123, **no_tls}
+    no_tls = {"ssl_certfile": None, "ssl_keyfile": None, "access_log": True}
+    one = {"factory": False, "workers": None}
+    assert options == {"host": "127.0.0.1", "port": 8123, **one, **no_tls}
     monkeypatch.setenv("MEDWARDEN_DB", "/elsewhere.db")
     result = run(runner, "serve", "--db", db, "--workers", "3", "--host", "0.0.0.0")  # noqa: S104
     assert result.exit_code == 0, result.stderr
@@ -256,6 +257,8 @@ def test_serve_runs_uvicorn(
     assert run(runner, "serve", "--db", db, *tls).exit_code == 0
     assert calls[2][1]["ssl_certfile"] == str(tmp_path / "c.pem")
     assert run(runner, "serve", "--db", db, "--tls-cert", "x.pem").exit_code == 2
+    assert run(runner, "serve", "--db", db, "--no-access-log").exit_code == 0
+    assert calls[3][1]["access_log"] is False
 
 
 def _free_port() -> int:

@@ -28,10 +28,12 @@ from medwarden.api.deps import (
     API_PREFIX,
     OPENAPI_URL,
     PUBLIC_ROUTES,
+    DeviceCredentials,
     authenticate_unless_public,
     device_route_ids,
     public_route_ids,
 )
+from medwarden.api.device_path import DeviceIngestPath
 from medwarden.api.middleware import BodySizeLimit, SecurityHeaders
 from medwarden.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, install_problem_handlers
 from medwarden.api.routers import ROUTERS
@@ -86,6 +88,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     app.state.public_routes = public_route_ids(app)
     app.state.device_routes = device_route_ids(app)
+    app.state.device_credentials = DeviceCredentials()
+    app.add_middleware(DeviceIngestPath)  # innermost: inside the body limit and headers
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
 

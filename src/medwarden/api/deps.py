@@ -15,16 +15,19 @@ product is in the caller's scope (403 otherwise; see
 :meth:`~medwarden.auth.model.Principal.check_product` for why not 404).
 
 Everything here reads ``app.state`` (the one store, the clock, the settings) or the
-database: there is no other state, so several API processes behave identically.
+database.  The one cache, :class:`DeviceCredentials`, only saves a read: what it answers
+is confirmed inside the ingest transaction, so several API processes behave identically.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import fastapi.routing
 from fastapi import Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
 from medwarden.auth.model import Permission, Principal
@@ -34,7 +37,7 @@ from medwarden.errors import AuthenticationError
 from medwarden.services.auth import authenticate
 from medwarden.services.telemetry import authenticate_device
 from medwarden.store.intel_repository import SqlStore
-from medwarden.telemetry.devices import CREDENTIAL_PREFIX
+from medwarden.telemetry.devices import CREDENTIAL_PREFIX, credential_digest
 from medwarden.telemetry.receipts import ReceiptSigner
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "PUBLIC_ROUTES",
     "Authenticated",
     "ClockDep",
+    "DeviceCredentials",
     "DeviceDep",
     "SettingsDep",
     "SignerDep",
@@ -58,6 +62,7 @@ __all__ = [
     "get_signer",
     "get_store",
     "public_route_ids",
+    "remembered_device",
     "require",
     "require_product",
 ]
@@ -87,7 +92,41 @@ DEVICE_ROUTES: frozenset[str] = frozenset({f"{API_PREFIX}/telemetry/records"})
 """Path templates that devices call with their own credential (``Bearer mwd_...``).
 
 Only these accept device credentials, and they accept nothing else: a user's API token
-cannot submit telemetry and a device credential opens no other route."""
+cannot submit telemetry and a device credential opens no other route.  A device route
+knows its caller from :class:`DeviceCredentials` and must confirm the credential in the
+transaction that acts on it (``credential_sha256=`` of ingest)."""
+
+
+class DeviceCredentials:
+    """Which device a credential digest named when the registry last said so (per process).
+
+    Device requests are many and small; reading the registry for each would be a read
+    transaction per record.  An entry only names a device: ingest confirms, inside its
+    write transaction, that the digest is still that device's credential and the device
+    active, and the route forgets the entry when it is not (a replaced or retired
+    credential is refused at once, in every process)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._capacity = capacity
+        self._by_digest: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> str | None:
+        """The device ``digest`` named, if remembered."""
+        return self._by_digest.get(digest)
+
+    def remember(self, digest: str, device_id: str) -> None:
+        """Remember an answer of the registry (the oldest entry goes when full)."""
+        with self._lock:
+            if len(self._by_digest) >= self._capacity and digest not in self._by_digest:
+                self._by_digest.pop(next(iter(self._by_digest)), None)
+            self._by_digest[digest] = device_id
+
+    def forget(self, digest: str) -> None:
+        """Drop ``digest`` (its device refused it)."""
+        with self._lock:
+            self._by_digest.pop(digest, None)
+
 
 _BEARER = "bearer"
 
@@ -193,39 +232,72 @@ def _route_path(request: Request) -> str:
     return str(getattr(route, "path_format", None) or request.url.path)
 
 
-def authenticate_unless_public(request: Request) -> None:
+async def authenticate_unless_public(request: Request) -> None:
     """The app-wide dependency: authenticate the caller unless the route is public.
 
     Device routes (:data:`DEVICE_ROUTES`) authenticate a device credential instead.  The
     app computes its public and device route objects once, when it is built
-    (:func:`public_route_ids`, kept on ``app.state``)."""
+    (:func:`public_route_ids`, kept on ``app.state``).  Database reads run in the thread
+    pool; a device credential found in :class:`DeviceCredentials` needs none."""
     route = id(request.scope.get("route"))
     if route in request.app.state.public_routes:
         return
     if route in request.app.state.device_routes:
-        _authenticate_device(request)
+        if remembered_device(request) is None:
+            await run_in_threadpool(_authenticate_device, request)
         return
-    _authenticate(request)
+    await run_in_threadpool(_authenticate, request)
 
 
-def _authenticate_device(request: Request) -> str:
-    cached = getattr(request.state, "device_id", None)
-    if isinstance(cached, str):
-        return cached
+def _device_token(request: Request) -> str:
     token = _bearer_token(request)
     if not token.startswith(CREDENTIAL_PREFIX):
         raise AuthenticationError(
             "this route accepts device credentials only",
             hint="devices send Authorization: Bearer mwd_... (medwarden device credential)",
         )
+    return token
+
+
+def remembered_device(request: Request) -> str | None:
+    """The device of the request's credential if :class:`DeviceCredentials` knows it."""
+    digest = credential_digest(_device_token(request))
+    device_id = device_credentials(request).get(digest)
+    if device_id is not None:
+        request.state.device_id = device_id
+        request.state.device_credential = digest
+    return device_id
+
+
+def _authenticate_device(request: Request) -> str:
+    cached = getattr(request.state, "device_id", None)
+    if isinstance(cached, str):
+        return cached
+    token = _device_token(request)
     device_id = authenticate_device(get_store(request).devices, token)
+    digest = credential_digest(token)
+    device_credentials(request).remember(digest, device_id)
     request.state.device_id = device_id
+    request.state.device_credential = digest
     return device_id
 
 
 def current_device(request: Request) -> str:
     """The authenticated device of a device route."""
     return _authenticate_device(request)
+
+
+def current_device_credential(request: Request) -> str:
+    """The SHA-256 of the device route's credential, to confirm in its transaction."""
+    _authenticate_device(request)
+    digest: str = request.state.device_credential
+    return digest
+
+
+def device_credentials(request: Request) -> DeviceCredentials:
+    """The app's :class:`DeviceCredentials`."""
+    found: DeviceCredentials = request.app.state.device_credentials
+    return found
 
 
 def get_signer(request: Request) -> ReceiptSigner:

@@ -18,11 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from medwarden.api.problems import problem_response
 from medwarden.errors import InputTooLargeError, UsageError
 
-__all__ = ["BodySizeLimit", "SecurityHeaders"]
+__all__ = ["BodyLimitExceeded", "BodySizeLimit", "SecurityHeaders"]
 
 
-class _BodyTooLarge(Exception):
-    """Raised into the application when the streamed body passes the limit."""
+class BodyLimitExceeded(Exception):
+    """Raised into the application when the streamed body passes the limit (let it pass:
+    :class:`BodySizeLimit` answers 413)."""
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -70,7 +71,7 @@ class BodySizeLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     exceeded = True
-                    raise _BodyTooLarge
+                    raise BodyLimitExceeded
             return message
 
         async def guarded_send(message: Message) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "PROBLEM_RESPONSES",
     "STATUS_BY_ERROR",
     "install_problem_handlers",
+    "problem_for",
     "problem_response",
     "status_for",
 ]
@@ -208,6 +209,14 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
         detail="an unexpected error occurred; it was logged",
         instance=request.url.path,
     )
+
+
+async def problem_for(request: Request, exc: Exception) -> Response:
+    """The problem-details response the app's handlers give for ``exc`` (for code that
+    answers ahead of the router, e.g. :mod:`medwarden.api.device_path`)."""
+    if isinstance(exc, MedwardenError):
+        return await _medwarden_error(request, exc)
+    return await _unexpected_error(request, exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -85,6 +85,7 @@ class LedgerStore(Protocol):
         transport: str,
         signer: ReceiptSigner,
         follow_up: NewJob | None = None,
+        credential_sha256: str | None = None,
     ) -> list[IngestResult]: ...
 
     def checkpoint(self, device_id: str, signer: ReceiptSigner, *, at: datetime) -> Checkpoint: ...
@@ -133,11 +134,15 @@ def ingest_batch(
     clock: Clock,
     transport: str,
     window: timedelta = DEFAULT_CLOCK_WINDOW,
+    credential_sha256: str | None = None,
 ) -> list[IngestResult]:
     """Verify and store one authenticated device's batch; one result per envelope.
 
     A batch that stores anything queues the device's early-warning checks in the same
-    transaction (ingest -> commit -> acknowledge -> checks -> alerts)."""
+    transaction (ingest -> commit -> acknowledge -> checks -> alerts).  With
+    ``credential_sha256`` (HTTPS, authenticated from a cache) the transaction refuses the
+    batch with :class:`AuthenticationError` unless that is still the device's credential
+    and the device is active."""
     if not items:
         raise UsageError("a batch needs at least one envelope")
     if len(items) > MAX_BATCH:
@@ -151,6 +156,7 @@ def ingest_batch(
         transport=transport,
         signer=signer,
         follow_up=check_job(device_id),
+        credential_sha256=credential_sha256,
     )
 
 

@@ -149,8 +149,11 @@ def check_next(
     *,
     received_at: datetime,
     window: timedelta,
+    known_hash: str | None = None,
 ) -> Verdict:
-    """Classify ``record`` against ``state`` (see the module docstring); pure."""
+    """Classify ``record`` against ``state`` (see the module docstring); pure.
+
+    ``known_hash`` is the record's :func:`record_hash` when the caller has it already."""
     if received_at.tzinfo is None or received_at.utcoffset() is None:
         raise UsageError("received_at must be a timezone-aware datetime")
     if window <= timedelta(0):
@@ -159,7 +162,7 @@ def check_next(
         raise UsageError(
             f"record of device {record.device_id} checked against the chain of {state.device_id}"
         )
-    h = record_hash(record)
+    h = known_hash if known_hash is not None else record_hash(record)
     ctx = _Context(record, h)
     if abs(record.device_time - received_at) > window:
         ctx.add(
@@ -169,12 +172,13 @@ def check_next(
         )
     if state is None:
         return _first(ctx)
+    if record.boot_id == state.boot_id and record.seq > state.seq:
+        # past the head of its boot: no accepted record can hold this seq yet
+        return _in_order(ctx, state)
     if any(b == record.boot_id and s == record.seq for b, s, _ in state.recent):
         if (record.boot_id, record.seq, h) in state.recent:
             return Verdict(Outcome.DUPLICATE, h, state, ())
         return _replay(ctx, state, "a different record was already accepted at this seq")
-    if record.boot_id == state.boot_id and record.seq > state.seq:
-        return _in_order(ctx, state)
     if record.boot_id not in state.boots:
         return _new_boot(ctx, state)
     return _late(ctx, state)

@@ -42,9 +42,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from medwarden.core import ed25519
 from medwarden.core.b64 import b64url_decode, b64url_encode
 from medwarden.core.digests import canonical_json, sha256_hex
 from medwarden.errors import InputError, InputTooLargeError, SignatureError
@@ -256,13 +256,13 @@ def sign_record(private_key: Ed25519PrivateKey, record: DeviceRecord) -> SignedR
     return signed
 
 
-def verify_envelope(public_key: Ed25519PublicKey, signed: SignedRecord) -> None:
-    """Check the signature against ``public_key``; raise :class:`SignatureError` if it fails."""
-    try:
-        public_key.verify(signed.signature, signed.canonical)
-    except InvalidSignature:
+def verify_envelope(public_key: Ed25519PublicKey | bytes, signed: SignedRecord) -> None:
+    """Check the signature against ``public_key`` (an object or its 32 raw bytes); raise
+    :class:`SignatureError` if it fails."""
+    raw = public_key if isinstance(public_key, bytes) else public_key.public_bytes_raw()
+    if not ed25519.verify(raw, signed.signature, signed.canonical):
         raise SignatureError(
             f"signature of record {signed.record.device_id}/{signed.record.boot_id}"
             f"/{signed.record.seq} does not verify",
             hint="the record was altered, or signed with another key than the device's",
-        ) from None
+        )

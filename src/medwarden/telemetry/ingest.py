@@ -37,7 +37,7 @@ from medwarden.errors import (
     SignatureError,
 )
 from medwarden.telemetry.chain import ChainState, Finding, Outcome, check_next
-from medwarden.telemetry.devices import DeviceKey, keys_for_record, public_key_from_bytes
+from medwarden.telemetry.devices import DeviceKey, keys_for_record
 from medwarden.telemetry.envelope import SignedRecord, parse_envelope, verify_envelope
 from medwarden.telemetry.ledger.checkpoint import record_leaf_hash
 from medwarden.telemetry.ledger.merkle import MerkleAccumulator
@@ -180,7 +180,7 @@ class _Planner:
                     return key
         for key in usable:
             try:
-                verify_envelope(public_key_from_bytes(key.public_key), signed)
+                verify_envelope(key.public_key, signed)
             except SignatureError:
                 continue
             return key
@@ -192,7 +192,7 @@ class _Planner:
         kind = "bad_signature"
         for key in self.ctx.keys:
             try:
-                verify_envelope(public_key_from_bytes(key.public_key), signed)
+                verify_envelope(key.public_key, signed)
             except SignatureError:
                 continue
             why = f"signed by key {key.key_id}, which is {key.state.value} and not valid here"
@@ -254,7 +254,7 @@ class _Planner:
             self.reject(index, exc, signed, "replay")
             return
         verdict = check_next(
-            self.state, rec, received_at=self.ctx.received_at, window=self.ctx.window
+            self.state, rec, received_at=self.ctx.received_at, window=self.ctx.window, known_hash=h
         )
         for finding in verdict.findings:
             self.plan.events.append(_finding_event(finding, index))
@@ -302,13 +302,12 @@ def preverify(
     :func:`plan_batch` accepts a result only if the key is still valid in the keys it reads
     inside the transaction, so a key revoked in between is never trusted."""
     verified: dict[int, tuple[str, bytes]] = {}
-    public = {k.key_id: public_key_from_bytes(k.public_key) for k in keys}
     for index, item in enumerate(items):
         if not isinstance(item, SignedRecord) or item.record.device_id != device_id:
             continue
         for key in keys_for_record(keys, item.record, received_at):
             try:
-                verify_envelope(public[key.key_id], item)
+                verify_envelope(key.public_key, item)
             except SignatureError:
                 continue
             verified[index] = (key.key_id, key.public_key)

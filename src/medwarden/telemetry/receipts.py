@@ -13,13 +13,13 @@ MQTT) return per submitted envelope.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from medwarden.core import ed25519
 from medwarden.core.b64 import b64url_decode, b64url_encode
 from medwarden.core.digests import canonical_json
 from medwarden.errors import InputError, SignatureError
@@ -65,9 +65,17 @@ class Receipt:
     received_at: datetime
     key_id: str
     signature: bytes = b""
+    _payload: JsonObject | None = field(default=None, init=False, repr=False, compare=False)
 
     def payload(self) -> JsonObject:
-        """The signed fields as a JSON object (without ``sig``)."""
+        """The signed fields as a JSON object (without ``sig``), built once."""
+        cached = self._payload
+        if cached is None:
+            cached = self._build_payload()
+            object.__setattr__(self, "_payload", cached)
+        return dict(cached)
+
+    def _build_payload(self) -> JsonObject:
         return {
             "device_id": self.device_id,
             "boot_id": self.boot_id,
@@ -85,7 +93,9 @@ class Receipt:
 
     def to_json(self) -> JsonObject:
         """The receipt as a JSON object, signature included."""
-        return {**self.payload(), "sig": _b64(self.signature)}
+        out = self.payload()
+        out["sig"] = _b64(self.signature)
+        return out
 
     @classmethod
     def from_json(cls, value: Any) -> Receipt:
@@ -108,20 +118,22 @@ class Receipt:
         except (TypeError, ValueError) as exc:
             raise InputError(f"malformed receipt: {exc}") from None
 
-    def verify(self, public_key: Ed25519PublicKey) -> None:
-        """Raise :class:`SignatureError` unless the server's key signed this receipt."""
-        try:
-            public_key.verify(self.signature, self.signed_bytes())
-        except InvalidSignature:
+    def verify(self, public_key: Ed25519PublicKey | bytes) -> None:
+        """Raise :class:`SignatureError` unless the server's key (an object or its 32 raw
+        bytes) signed this receipt."""
+        raw = public_key if isinstance(public_key, bytes) else public_key.public_bytes_raw()
+        if not ed25519.verify(raw, self.signature, self.signed_bytes()):
             raise SignatureError(
                 f"receipt for {self.device_id}/{self.boot_id}/{self.seq} does not verify"
-            ) from None
+            )
 
 
-def sign_receipt(key: Ed25519PrivateKey, unsigned: Receipt) -> Receipt:
+def sign_receipt(key: Ed25519PrivateKey | ed25519.FastSigner, unsigned: Receipt) -> Receipt:
     """Return ``unsigned`` with the server's signature."""
     sig = key.sign(unsigned.signed_bytes())
-    return Receipt(**{f: getattr(unsigned, f) for f in _FIELDS}, signature=sig)
+    signed = replace(unsigned, signature=sig)
+    object.__setattr__(signed, "_payload", unsigned._payload)  # same fields: same payload
+    return signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +187,13 @@ class ReceiptSigner:
 
     key: Ed25519PrivateKey
     key_id: str
+    _fast: ed25519.FastSigner = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fast", ed25519.FastSigner(self.key))
 
     def sign(self, unsigned: Receipt) -> Receipt:
         """Sign a receipt with this key (its ``key_id`` set to this key's)."""
-        return sign_receipt(self.key, replace(unsigned, key_id=self.key_id))
+        if unsigned.key_id != self.key_id:
+            unsigned = replace(unsigned, key_id=self.key_id)
+        return sign_receipt(self._fast, unsigned)

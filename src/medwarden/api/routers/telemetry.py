@@ -9,19 +9,31 @@ batch was stored and the device should retry the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from medwarden.api.deps import current_device, get_clock, get_signer, get_store
-from medwarden.errors import InputError
+from medwarden.api.deps import (
+    API_PREFIX,
+    current_device,
+    current_device_credential,
+    device_credentials,
+    get_clock,
+    get_signer,
+    get_store,
+)
+from medwarden.errors import AuthenticationError, InputError
 from medwarden.services.telemetry import MAX_BATCH, ingest_batch
 
-__all__ = ["router"]
+__all__ = ["INGEST_PATH", "answer", "router"]
 
 router = APIRouter(tags=["telemetry"])
+
+INGEST_PATH = f"{API_PREFIX}/telemetry/records"
+"""The full path of the one device route."""
 
 _BODY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -70,24 +82,43 @@ def _records(raw: bytes) -> list[Any]:
 async def submit_records(request: Request) -> Response:
     """Verify and store the batch; answer per envelope (see the module docstring).
 
-    The device was authenticated by the app-wide dependency (``DEVICE_ROUTES``); reading
-    it, the store, clock and signer here instead of as FastAPI dependencies saves one
-    thread-pool hop each, and parsing, ingest and the answer run in one hop.  A batch that
-    stored anything queues the device's early-warning checks (a deduplicated job) in its
-    own transaction; the checks run later, never before the acknowledgement."""
+    The device was authenticated by the app-wide dependency (``DEVICE_ROUTES``).  In the
+    running app :class:`~medwarden.api.device_path.DeviceIngestPath` answers this route
+    ahead of the router, with this same :func:`answer`."""
+    return await answer(request, run_in_threadpool)
+
+
+async def answer(
+    request: Request, run: Callable[[Callable[[], bytes]], Awaitable[bytes]]
+) -> Response:
+    """Read, authenticate, verify and store one request's batch; ``run`` runs the blocking
+    part in a thread.
+
+    The device is known from the per-process credential cache when it can be (else the
+    registry is read, in the thread); the ingest transaction confirms that the credential
+    is still the device's and the device active (401 otherwise, and the cache forgets
+    it).  Parsing, ingest and encoding the answer run in one thread hop.  A batch that
+    stored anything queues the device's early-warning checks (a deduplicated job) in the
+    same transaction; the checks run later, never before the acknowledgement."""
     raw = await request.body()
 
     def work() -> bytes:
         device = current_device(request)
+        credential = current_device_credential(request)
         records = _records(raw)
-        results = ingest_batch(
-            get_store(request).ledger,
-            get_signer(request),
-            device,
-            records,
-            clock=get_clock(request),
-            transport="https",
-        )
+        try:
+            results = ingest_batch(
+                get_store(request).ledger,
+                get_signer(request),
+                device,
+                records,
+                clock=get_clock(request),
+                transport="https",
+                credential_sha256=credential,
+            )
+        except AuthenticationError:
+            device_credentials(request).forget(credential)
+            raise
         return orjson.dumps({"results": [r.to_json() for r in results]})
 
-    return Response(await run_in_threadpool(work), media_type="application/json")
+    return Response(await run(work), media_type="application/json")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,6 +35,13 @@ def serve(
         Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS (with --tls-key).")
     ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="Log a line per request (off: errors and refusals are still logged; "
+            "device telemetry is a request every few seconds per device)."
+        ),
+    ] = True,
 ) -> None:
     """Serve the REST API (/api/v1, OpenAPI at /api/v1/openapi.json) until interrupted.
 
@@ -53,14 +60,16 @@ def serve(
     open_intel_store(settings, create=False).close()  # no store, or an old one: exit 3 now
     if workers > 1:
         os.environ.update(settings_environment(settings))
-        uvicorn.run(
-            _FACTORY,
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            ssl_certfile=cert,
-            ssl_keyfile=key,
-        )
+        app: Any = _FACTORY
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, ssl_certfile=cert, ssl_keyfile=key)
+        app = create_app(settings)
+    uvicorn.run(
+        app,
+        factory=workers > 1,
+        host=host,
+        port=port,
+        workers=workers if workers > 1 else None,
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+        access_log=access_log,
+    )

@@ -28,9 +28,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from medwarden.core import ed25519
 from medwarden.core.b64 import b64url_decode
 from medwarden.core.digests import canonical_json
 from medwarden.errors import InputError, MedwardenError
@@ -110,8 +110,10 @@ class _Section:
     ) -> None:
         self.device_id = str(header.get("device_id"))
         self.tree_size = header.get("tree_size")
-        self.keys = {
-            k["key_id"]: Ed25519PublicKey.from_public_bytes(_unb64(k["public_key"]))
+        self.keys = {  # raw bytes, checked to be Ed25519 public keys
+            k["key_id"]: Ed25519PublicKey.from_public_bytes(
+                _unb64(k["public_key"])
+            ).public_bytes_raw()
             for k in header.get("keys", [])
         }
         exported = {
@@ -119,6 +121,7 @@ class _Section:
             for kid, v in dict(header.get("server_keys", {})).items()
         }
         self.server_keys = dict(pinned) if pinned is not None else exported
+        self._server_raw = {kid: k.public_bytes_raw() for kid, k in self.server_keys.items()}
         self.signatures = signatures
         self.acc = MerkleAccumulator()
         self.slots: dict[tuple[str, int], str] = {}
@@ -175,12 +178,10 @@ class _Section:
         key = self.keys.get(str(line.get("key_id")))
         if key is None:
             raise _Failed("record names a key the device does not have", index, rec, h)
-        try:
-            key.verify(sig, signed)
-        except InvalidSignature:
-            raise _Failed("device signature does not verify", index, rec, h) from None
+        if not ed25519.verify(key, sig, signed):
+            raise _Failed("device signature does not verify", index, rec, h)
         receipt = Receipt.from_json(line.get("receipt"))
-        server = self.server_keys.get(receipt.key_id)
+        server = self._server_raw.get(receipt.key_id)
         if server is None:
             raise _Failed(f"receipt signed by unknown server key {receipt.key_id}", index, rec, h)
         if receipt.record_hash != h or receipt.ledger_index != index:

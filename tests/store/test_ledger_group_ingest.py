@@ -1,0 +1,230 @@
+"""Group-commit ingest on both backends: many devices at once, failures, credentials."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, select
+
+from medwarden.core.clock import FixedClock
+from medwarden.errors import AuthenticationError
+from medwarden.services.telemetry import DEFAULT_CLOCK_WINDOW, ingest_batch, register_device
+from medwarden.services.telemetry_checks import check_job
+from medwarden.store import SqlStore
+from medwarden.store._ledger_ingest import PendingBatch, ingest_group
+from medwarden.store.schema_ops import job
+from medwarden.store.schema_telemetry import device, telemetry_record
+from medwarden.telemetry.devices import DeviceRegistration, credential_digest, public_key_to_bytes
+from medwarden.telemetry.envelope import record_hash, sign_record
+from medwarden.telemetry.ingest import parse_items
+from medwarden.telemetry.receipts import IngestResult
+from medwarden.telemetry.records import GENESIS, DeviceRecord, RecordType
+from tests.store.conftest import count_statements
+from tests.store.test_ledger_repository import SERVER, SIGNER, T0
+
+AT = T0 + timedelta(minutes=2)
+"""When every batch here is received (within the clock window of every record)."""
+
+
+def _chain(device_id: str, key: Ed25519PrivateKey, n: int) -> list[dict[str, Any]]:
+    out, prev = [], GENESIS
+    for seq in range(n):
+        rec = DeviceRecord(
+            device_id=device_id,
+            boot_id="b1",
+            seq=seq,
+            device_time=T0 + timedelta(seconds=10 * seq),
+            prev_hash=prev,
+            record_type=RecordType.SENSOR_READING,
+            body={"glucose_mg_dl": 100 + seq},
+        )
+        out.append(sign_record(key, rec).to_json())
+        prev = record_hash(rec)
+    return out
+
+
+def _register(
+    store: SqlStore, device_ids: Sequence[str]
+) -> dict[str, tuple[Ed25519PrivateKey, str]]:
+    """Register and key each device; its signing key and credential secret by id."""
+    store.devices.set_model("pump-x", {}, at=T0, actor="test")
+    out = {}
+    for n, device_id in enumerate(device_ids):
+        issued = register_device(
+            store.devices,
+            DeviceRegistration(device_id, "pump-x", f"SN{n}", "2.1.0"),
+            clock=FixedClock(T0),
+            actor="test",
+        )
+        key = Ed25519PrivateKey.generate()
+        pub = public_key_to_bytes(key.public_key())
+        store.devices.enroll_key(device_id, pub, at=T0, actor="test")
+        out[device_id] = (key, issued.secret)
+    return out
+
+
+def _ingest(
+    store: SqlStore,
+    device_id: str,
+    items: list[dict[str, Any]],
+    credential_sha256: str | None = None,
+) -> list[IngestResult]:
+    return ingest_batch(
+        store.ledger,
+        SIGNER,
+        device_id,
+        items,
+        clock=FixedClock(AT),
+        transport="https",
+        credential_sha256=credential_sha256,
+    )
+
+
+def _pending(device_id: str, items: list[dict[str, Any]]) -> PendingBatch:
+    return PendingBatch(
+        device_id,
+        parse_items(items),
+        AT,
+        DEFAULT_CLOCK_WINDOW,
+        "https",
+        SIGNER,
+        follow_up=check_job(device_id),
+    )
+
+
+def _indexes(store: SqlStore, device_id: str) -> list[int]:
+    with store.database.read("test") as conn:
+        return list(
+            conn.execute(
+                select(telemetry_record.c.ledger_index)
+                .join(device, device.c.pk == telemetry_record.c.device_pk)
+                .where(device.c.device_id == device_id)
+                .order_by(telemetry_record.c.ledger_index)
+            ).scalars()
+        )
+
+
+def _jobs(store: SqlStore) -> Counter[tuple[str | None, str]]:
+    with store.database.read("test") as conn:
+        return Counter((r.dedupe_key, r.state) for r in conn.execute(select(job)))
+
+
+def test_concurrent_devices_each_get_a_whole_ordered_ledger(store: SqlStore) -> None:
+    ids = [f"dev-{n:02}" for n in range(12)]
+    devices = _register(store, ids)
+    chains = {d: _chain(d, key, 6) for d, (key, _) in devices.items()}
+    start = threading.Barrier(len(ids))
+    results: dict[str, list[IngestResult]] = {d: [] for d in ids}
+    failures: list[BaseException] = []
+
+    def send(device_id: str) -> None:
+        try:
+            start.wait(30)
+            for item in chains[device_id]:  # batches of one
+                results[device_id].extend(_ingest(store, device_id, [item]))
+        except BaseException as exc:  # handed to the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send, args=(d,)) for d in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
+    for d in ids:
+        assert [r.status for r in results[d]] == ["accepted"] * 6
+        receipts = [r.receipt for r in results[d]]
+        assert [r.ledger_index for r in receipts if r is not None] == list(range(6))
+        for receipt in receipts:
+            assert receipt is not None
+            receipt.verify(SERVER.public_key())
+        assert store.ledger.tree_head(d)[0] == 6
+        assert _indexes(store, d) == list(range(6))
+    assert _jobs(store) == Counter({(check_job(d).dedupe_key, "queued"): 1 for d in ids})
+    assert store.ledger.events() == []
+
+
+def test_a_failing_batch_fails_alone(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    devices = _register(store, ["good-1", "poison", "good-2"])
+    groups: list[list[str]] = []
+
+    def failing(conn: Connection, group: Sequence[PendingBatch]) -> None:
+        groups.append([p.device_id for p in group])
+        ingest_group(conn, group)  # its writes must be rolled back with the group
+        if any(p.device_id == "poison" for p in group):
+            raise RuntimeError("poisoned")
+
+    monkeypatch.setattr("medwarden.store.ledger_repository.ingest_group", failing)
+    batches = [_pending(d, _chain(d, key, 3)) for d, (key, _) in devices.items()]
+    store.ledger._commit_group(batches)
+    assert groups == [["good-1", "poison", "good-2"], ["good-1"], ["poison"], ["good-2"]]
+    good_1, poison, good_2 = batches
+    for good in (good_1, good_2):
+        assert good.error is None
+        assert [r.status for r in good.results or []] == ["accepted"] * 3
+        assert store.ledger.tree_head(good.device_id)[0] == 3
+        assert _indexes(store, good.device_id) == [0, 1, 2]
+    assert isinstance(poison.error, RuntimeError)
+    assert poison.results is None
+    assert store.ledger.tree_head("poison")[0] == 0
+    assert _indexes(store, "poison") == []
+    assert _jobs(store) == Counter(
+        {(check_job(d).dedupe_key, "queued"): 1 for d in ("good-1", "good-2")}
+    )
+    with pytest.raises(RuntimeError, match="poisoned"):  # ingest raises the batch's error
+        _ingest(store, "poison", _chain("poison", devices["poison"][0], 3))
+    assert store.ledger.tree_head("poison")[0] == 0
+
+
+def test_the_credential_is_confirmed_in_the_transaction(store: SqlStore) -> None:
+    devices = _register(store, ["pump-1"])
+    key, secret = devices["pump-1"]
+    items = _chain("pump-1", key, 4)
+    right = credential_digest(secret)
+    first = _ingest(store, "pump-1", items[:2], credential_sha256=right)
+    assert [r.status for r in first] == ["accepted"] * 2
+    wrong = credential_digest(secret + "x")
+    with pytest.raises(AuthenticationError):
+        _ingest(store, "pump-1", items[2:], credential_sha256=wrong)
+    assert store.ledger.tree_head("pump-1")[0] == 2
+    assert store.ledger.events() == []
+    store.devices.retire("pump-1", at=AT, actor="test", reason="end of life")
+    with pytest.raises(AuthenticationError):
+        _ingest(store, "pump-1", items[2:], credential_sha256=right)
+    assert store.ledger.tree_head("pump-1")[0] == 2
+    assert _indexes(store, "pump-1") == [0, 1]
+
+
+def _record_reads(statements: list[str]) -> list[str]:
+    return [
+        s for s in statements if s.lstrip().upper().startswith("SELECT") and "telemetry_record" in s
+    ]
+
+
+def test_the_collision_read_runs_only_for_batches_behind_the_head(store: SqlStore) -> None:
+    key, _ = _register(store, ["pump-1"])["pump-1"]
+    items = _chain("pump-1", key, 5)
+    assert store.ledger._db.engine is store.database.engine  # what count_statements watches
+    first = _ingest(store, "pump-1", items[:3])
+    with count_statements(store) as in_order:
+        assert [r.status for r in _ingest(store, "pump-1", items[3:])] == ["accepted"] * 2
+    assert any("device_chain" in s for s in in_order)  # the listener saw the ingest
+    assert _record_reads(in_order) == []
+    with count_statements(store) as late:
+        again = _ingest(store, "pump-1", items[1:2])
+    assert len(_record_reads(late)) >= 1
+    assert again[0].status == "duplicate"
+    stored = first[1].receipt
+    assert again[0].receipt == stored
+    assert stored is not None
+    assert again[0].receipt is not None
+    assert again[0].receipt.signed_bytes() == stored.signed_bytes()
+    assert again[0].receipt.signature == stored.signature
+    assert store.ledger.tree_head("pump-1")[0] == 5
