@@ -9,9 +9,11 @@ Usage (from the repository root)::
 ``proof`` bulk-loads one device shard of ``--leaves`` synthetic leaves straight into
 ``telemetry_record`` / ``ledger_node`` (leaf hashes and every completed interior node,
 computed with :class:`MerkleAccumulator`, exactly what ingest stores) and then times the
-real :meth:`SqlLedger.inclusion_proof` (and the HTTP route ``GET /api/v1/ledger/devices/
-{id}/proofs/inclusion`` through the ASGI app in-process) for random leaves, checking each
-proof with :func:`verify_inclusion` against the shard's root.  The load is reused when the
+real :meth:`SqlLedger.inclusion_proof`, :meth:`SqlLedger.record_inclusion` (what the route
+reads: leaf, path and root in one transaction) and the HTTP route ``GET /api/v1/ledger/
+devices/{id}/proofs/inclusion`` (``medwarden serve`` over a keep-alive connection, token
+auth included) for random leaves, checking each proof with :func:`verify_inclusion`
+against the shard's root.  The load is reused when the
 database already holds a shard of that size (``--fresh`` rebuilds it).
 
 ``verify`` writes an export of ``--devices`` x ``--records`` real signed records (device
@@ -33,6 +35,7 @@ import hashlib
 import multiprocessing
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +46,8 @@ from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bench_telemetry_ingest import _free_port, _start_server, _stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / ".data"
@@ -239,7 +244,31 @@ def cmd_proof(args: argparse.Namespace) -> None:
                 assert verify_inclusion(record_leaf_hash(h, sig), index, size, proof, root)
             runs.append(sorted(times))
         _report_latency("SqlLedger.inclusion_proof", runs)
+        with store.ledger._db.read("hashes") as conn:
+            by_index = _record_hashes(conn, samples)
+        runs = []
+        for _run in range(args.runs):
+            times = []
+            for index in samples:
+                start = time.perf_counter()
+                found = store.ledger.record_inclusion(DEVICE, by_index[index])
+                times.append((time.perf_counter() - start) * 1000)
+                assert found.root_hash == root
+                assert verify_inclusion(found.leaf_hash, index, size, found.audit_path, root)
+            runs.append(sorted(times))
+        _report_latency("SqlLedger.record_inclusion (leaf + path + root, one read)", runs)
         _http_proofs(db, store, samples[: args.http_samples], size, root, args.runs)
+
+
+def _record_hashes(conn: Any, indexes: list[int]) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from medwarden.store.schema_telemetry import telemetry_record
+
+    query = select(telemetry_record.c.ledger_index, telemetry_record.c.record_hash).where(
+        telemetry_record.c.ledger_index.in_(sorted(set(indexes)))
+    )
+    return {int(r[0]): str(r[1]) for r in conn.execute(query)}
 
 
 def _report_latency(label: str, runs: list[list[float]]) -> None:
@@ -256,16 +285,11 @@ def _report_latency(label: str, runs: list[list[float]]) -> None:
 def _http_proofs(
     db: str, store: Any, samples: list[int], size: int, root: bytes, runs_n: int
 ) -> None:
-    from fastapi.testclient import TestClient
-    from sqlalchemy import select
 
-    from medwarden.api.app import create_app
     from medwarden.auth.model import Role
     from medwarden.auth.passwords import PasswordHashing
-    from medwarden.config import Settings
     from medwarden.core.clock import SystemClock
     from medwarden.services.auth import create_token, create_user
-    from medwarden.store.schema_telemetry import telemetry_record
     from medwarden.telemetry.ledger.merkle import verify_inclusion
 
     clock = SystemClock()
@@ -289,36 +313,47 @@ def _http_proofs(
         clock=clock,
     ).plaintext
     with store.ledger._db.read("hashes") as conn:
-        hashes = {
-            int(r[0]): r[1]
-            for r in conn.execute(
-                select(telemetry_record.c.ledger_index, telemetry_record.c.record_hash).where(
-                    telemetry_record.c.ledger_index.in_(samples)
-                )
-            )
-        }
-    settings = Settings(db=db, db_source="option", ledger_key=str(DATA / "bench-ledger.pem"))
-    headers = {"Authorization": f"Bearer {token}"}
-    with TestClient(create_app(settings)) as client:
-        url = f"/api/v1/ledger/devices/{DEVICE}/proofs/inclusion"
-        for index in samples[:20]:
-            client.get(url, params={"record_hash": hashes[index]}, headers=headers)
-        runs: list[list[float]] = []
-        for _ in range(runs_n):
-            times = []
-            for index in samples:
-                start = time.perf_counter()
-                answer = client.get(url, params={"record_hash": hashes[index]}, headers=headers)
-                times.append((time.perf_counter() - start) * 1000)
-                assert answer.status_code == 200, answer.text
-                body = answer.json()
-                proof = [bytes.fromhex(x) for x in body["audit_path"]]
-                assert body["tree_size"] == size and bytes.fromhex(body["root_hash"]) == root
-                assert verify_inclusion(
-                    bytes.fromhex(body["leaf_hash"]), body["leaf_index"], size, proof, root
-                )
-            runs.append(sorted(times))
-    _report_latency("GET .../proofs/inclusion (ASGI in-process, token auth incl.)", runs)
+        hashes = _record_hashes(conn, samples)
+    port = _free_port()
+    server = _start_server(db, 1, port, ["--no-access-log"])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            stream = sock.makefile("rb")
+
+            path = f"/api/v1/ledger/devices/{DEVICE}/proofs/inclusion"
+            auth = f"Host: b\r\nAuthorization: Bearer {token}\r\n\r\n"
+
+            def get(index: int) -> dict[str, Any]:
+                target = f"{path}?record_hash={hashes[index]}"
+                sock.sendall(f"GET {target} HTTP/1.1\r\n{auth}".encode())
+                status = stream.readline()
+                length = 0
+                while (line := stream.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                body = stream.read(length)
+                assert status.startswith(b"HTTP/1.1 200"), (status, body[:300])
+                return dict(orjson.loads(body))
+
+            for index in samples[:20]:
+                get(index)
+            runs: list[list[float]] = []
+            for _ in range(runs_n):
+                times = []
+                for index in samples:
+                    start = time.perf_counter()
+                    body = get(index)
+                    times.append((time.perf_counter() - start) * 1000)
+                    proof = [bytes.fromhex(x) for x in body["audit_path"]]
+                    assert body["tree_size"] == size and bytes.fromhex(body["root_hash"]) == root
+                    assert verify_inclusion(
+                        bytes.fromhex(body["leaf_hash"]), body["leaf_index"], size, proof, root
+                    )
+                runs.append(sorted(times))
+    finally:
+        _stop_server(server)
+    _report_latency("GET .../proofs/inclusion (medwarden serve, keep-alive HTTP/1.1, token)", runs)
 
 
 # -- verify ---------------------------------------------------------------------------------

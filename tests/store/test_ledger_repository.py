@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medwarden.core.clock import FixedClock
-from medwarden.errors import AuthenticationError, NotFoundError, RuleViolationError
+from medwarden.errors import AuthenticationError, NotFoundError, RuleViolationError, UsageError
 from medwarden.services.telemetry import (
     authenticate_device,
     ingest_batch,
@@ -109,6 +109,28 @@ def test_batch_is_stored_receipted_and_provable(
     for old in range(1, 10):
         proof = store.ledger.consistency_proof("pump-1", old, 10)
         assert verify_consistency(old, 10, root_of_hashes(leaves[:old]), root, proof)
+    for index, r in enumerate(results):  # one read: leaf, path and root, current or past
+        assert r.receipt is not None
+        for tree_size in (None, *range(index + 1, 11)):
+            found = store.ledger.record_inclusion("pump-1", r.receipt.record_hash, tree_size)
+            size = 10 if tree_size is None else tree_size
+            assert (found.leaf_index, found.leaf_hash, found.tree_size) == (
+                index,
+                leaves[index],
+                size,
+            )
+            assert found.root_hash == root_of_hashes(leaves[:size])
+            assert verify_inclusion(leaves[index], index, size, found.audit_path, found.root_hash)
+    last = results[9].receipt
+    assert last is not None
+    with pytest.raises(UsageError, match="outside a tree of 5"):
+        store.ledger.record_inclusion("pump-1", last.record_hash, 5)
+    with pytest.raises(NotFoundError):
+        store.ledger.record_inclusion("pump-1", last.record_hash, 11)
+    with pytest.raises(NotFoundError):
+        store.ledger.record_inclusion("pump-1", "0" * 64)
+    with pytest.raises(NotFoundError):
+        store.ledger.record_inclusion("pump-9", last.record_hash)
 
 
 def _sig(envelope: dict) -> bytes:

@@ -35,12 +35,13 @@ import fcntl
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
-from medwarden.errors import MedwardenError, NotFoundError
+from medwarden.errors import MedwardenError, NotFoundError, UsageError
 from medwarden.services.jobs import NewJob
 from medwarden.store._group_commit import GroupCommit
 from medwarden.store._ledger_checkpoints import LedgerCheckpoints
@@ -62,7 +63,7 @@ from medwarden.telemetry.receipts import IngestResult, ReceiptSigner
 if TYPE_CHECKING:
     from medwarden.store.db import Database
 
-__all__ = ["SqlLedger"]
+__all__ = ["RecordInclusion", "SqlLedger"]
 
 
 _KEY_CACHE = 10_000
@@ -108,6 +109,28 @@ class _SqliteGate:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+
+_HEAD_OF = (
+    select(device.c.pk, device_chain.c.ledger_size, device_chain.c.frontier)
+    .join(device_chain, device_chain.c.device_pk == device.c.pk)
+    .where(device.c.device_id == bindparam("device_id"))
+)
+_LEAF_OF = select(telemetry_record.c.ledger_index, telemetry_record.c.leaf_hash).where(
+    telemetry_record.c.device_pk == bindparam("pk"),
+    telemetry_record.c.record_hash == bindparam("record_hash"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordInclusion:
+    """What a client needs to check that a record is in a shard of ``tree_size`` leaves."""
+
+    leaf_index: int
+    leaf_hash: bytes
+    tree_size: int
+    root_hash: bytes
+    audit_path: list[bytes]
 
 
 class SqlLedger(LedgerCheckpoints):
@@ -245,6 +268,34 @@ class SqlLedger(LedgerCheckpoints):
             reader = StoredRanges(conn, pk)
             reader.prefetch(lambda r: inclusion_proof_from(r, index, size))
             return inclusion_proof_from(reader, index, size)
+
+    def record_inclusion(
+        self, device_id: str, record_hash: str, tree_size: int | None = None
+    ) -> RecordInclusion:
+        """A stored record's leaf, its audit path and the root it leads to, in the shard of
+        ``tree_size`` leaves (default: its size now) -- read in one transaction."""
+        with self._db.read("building an inclusion proof") as conn:
+            head = conn.execute(_HEAD_OF, {"device_id": device_id}).first()
+            if head is None:
+                raise NotFoundError(f"there is no device {device_id!r}")
+            pk, current = int(head.pk), int(head.ledger_size)
+            leaf = conn.execute(_LEAF_OF, {"pk": pk, "record_hash": record_hash}).first()
+            if leaf is None:
+                raise NotFoundError(f"device {device_id!r} has no record {record_hash}")
+            index = int(leaf.ledger_index)
+            size = current if tree_size is None else tree_size
+            _check_within(size, current)
+            if index >= size:
+                raise UsageError(f"record {record_hash} is leaf {index}, outside a tree of {size}")
+            reader = StoredRanges(conn, pk)
+            if size == current:  # the stored frontier roots the current tree
+                reader.prefetch(lambda r: inclusion_proof_from(r, index, size))
+                root = frontier_of(current, bytes(head.frontier)).root()
+            else:
+                reader.prefetch(lambda r: (inclusion_proof_from(r, index, size), r(0, size)))
+                root = reader(0, size)
+            path = inclusion_proof_from(reader, index, size)
+        return RecordInclusion(index, bytes(leaf.leaf_hash), size, root, path)
 
     def consistency_proof(self, device_id: str, old_size: int, new_size: int) -> list[bytes]:
         """The proof that the shard of ``new_size`` leaves extends the one of ``old_size``."""

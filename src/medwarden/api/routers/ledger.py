@@ -66,19 +66,15 @@ def inclusion(
     tree_size: Annotated[int | None, Query(ge=1)] = None,
 ) -> InclusionProofOut:
     """The audit path of the record in the shard of ``tree_size`` leaves (default: now)."""
-    index, leaf = store.ledger.leaf(device_id, record_hash)
-    size = tree_size if tree_size is not None else store.ledger.tree_head(device_id)[0]
-    if index >= size:
-        raise UsageError(f"record {record_hash} is leaf {index}, outside a tree of {size}")
-    path = store.ledger.inclusion_proof(device_id, index, size)
+    found = store.ledger.record_inclusion(device_id, record_hash, tree_size)
     return InclusionProofOut(
         device_id=device_id,
         record_hash=record_hash,
-        leaf_index=index,
-        leaf_hash=leaf.hex(),
-        tree_size=size,
-        root_hash=store.ledger.root_at(device_id, size).hex(),
-        audit_path=[h.hex() for h in path],
+        leaf_index=found.leaf_index,
+        leaf_hash=found.leaf_hash.hex(),
+        tree_size=found.tree_size,
+        root_hash=found.root_hash.hex(),
+        audit_path=[h.hex() for h in found.audit_path],
     )
 
 
