@@ -16,6 +16,7 @@ scripts from a CDN).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -54,8 +55,11 @@ cursor-paginated: `limit` (1-500) and `cursor`, answered with `next_cursor` and 
 `Link: <...>; rel="next"` header."""
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
-    """Build the API over the store ``settings.db`` names (it must exist: ``create=False``)."""
+def create_app(settings: Settings, *, clock: Clock | None = None, serving: bool = False) -> FastAPI:
+    """Build the API over the store ``settings.db`` names (it must exist: ``create=False``).
+
+    ``serving``: the app is what this process is for (``medwarden serve``), so its
+    start-up heap is frozen out of garbage collection once started."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +70,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             signer.key_id, public_key_to_bytes(signer.key.public_key()), at=app.state.clock.now()
         )
         app.state.signer = signer
+        if serving:
+            # Everything built so far lives as long as the process: keep it out of the
+            # cyclic collector's scans, whose full passes over it stalled requests for
+            # ~0.1 s (docs/adr/0014-ingest-hot-path.md).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -104,7 +114,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
 
 def create_app_from_environment() -> FastAPI:
     """The app of one ``medwarden serve --workers N`` process (settings from the environment)."""
-    return create_app(load_settings())
+    return create_app(load_settings(), serving=True)
 
 
 def _openapi_document(app: FastAPI) -> dict[str, Any]:

@@ -203,15 +203,17 @@ class _Context:
 def _advance(state: ChainState, ctx: _Context, gaps: tuple[Gap, ...]) -> ChainState:
     r = ctx.record
     recent = (*state.recent, (r.boot_id, r.seq, ctx.hash))[-RECENT_LIMIT:]
-    return replace(
-        state,
-        boot_id=r.boot_id,
-        seq=r.seq,
-        hash=ctx.hash,
-        device_time=r.device_time,
-        boots=state.boots | {r.boot_id},
-        recent=recent,
-        gaps=gaps[-GAP_LIMIT:],
+    boots = state.boots if r.boot_id in state.boots else state.boots | {r.boot_id}
+    # built directly rather than with dataclasses.replace: this runs once per record
+    return ChainState(
+        state.device_id,
+        r.boot_id,
+        r.seq,
+        ctx.hash,
+        r.device_time,
+        boots,
+        recent,
+        gaps[-GAP_LIMIT:],
     )
 
 

@@ -13,6 +13,7 @@ MQTT) return per submitted envelope.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,12 @@ def _unb64(text: str) -> bytes:
         raise InputError("receipt sig is not valid base64url") from None
 
 
+@functools.lru_cache(maxsize=256)
+def _receipt_time(value: datetime) -> str:
+    """``received_at`` as receipts write it (one batch's receipts share their time)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """A signed acknowledgement of one stored record."""
@@ -83,7 +90,7 @@ class Receipt:
             "record_hash": self.record_hash,
             "outcome": self.outcome,
             "ledger_index": self.ledger_index,
-            "received_at": self.received_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "received_at": _receipt_time(self.received_at),
             "key_id": self.key_id,
         }
 
@@ -131,7 +138,17 @@ class Receipt:
 def sign_receipt(key: Ed25519PrivateKey | ed25519.FastSigner, unsigned: Receipt) -> Receipt:
     """Return ``unsigned`` with the server's signature."""
     sig = key.sign(unsigned.signed_bytes())
-    signed = replace(unsigned, signature=sig)
+    signed = Receipt(  # positional, not dataclasses.replace: once per stored record
+        unsigned.device_id,
+        unsigned.boot_id,
+        unsigned.seq,
+        unsigned.record_hash,
+        unsigned.outcome,
+        unsigned.ledger_index,
+        unsigned.received_at,
+        unsigned.key_id,
+        sig,
+    )
     object.__setattr__(signed, "_payload", unsigned._payload)  # same fields: same payload
     return signed
 

@@ -62,7 +62,7 @@ def serve(
         os.environ.update(settings_environment(settings))
         app: Any = _FACTORY
     else:
-        app = create_app(settings)
+        app = create_app(settings, serving=True)
     uvicorn.run(
         app,
         factory=workers > 1,
