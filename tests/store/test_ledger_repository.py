@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import insert
 
 from medwarden.core.clock import FixedClock
 from medwarden.errors import AuthenticationError, NotFoundError, RuleViolationError, UsageError
@@ -18,6 +20,7 @@ from medwarden.services.telemetry import (
     sign_checkpoint,
 )
 from medwarden.store import SqlStore
+from medwarden.store.schema_telemetry import server_key
 from medwarden.telemetry.devices import (
     DeviceRegistration,
     KeyState,
@@ -255,3 +258,31 @@ def test_a_timeline_window_costs_the_same_statements_at_any_length(
     (few, few_statements), (many, many_statements) = counts
     assert (few, many) == (4, 58)
     assert few_statements == many_statements
+
+
+def test_server_key_registration_yields_to_a_concurrent_one(store: SqlStore) -> None:
+    """Server processes starting together register the same key: none fails.
+
+    The row is written and left uncommitted on another connection first; registering
+    then waits for it (PostgreSQL) or for the write lock (SQLite) and must not raise."""
+    public = public_key_to_bytes(SERVER.public_key())
+    engine = store.ledger._db.engine
+    errors: list[BaseException] = []
+
+    def register() -> None:
+        try:
+            store.ledger.register_server_key("k-race", public, at=T0)
+        except BaseException as exc:  # handed to the test
+            errors.append(exc)
+
+    with engine.connect() as other:
+        other.execute(insert(server_key).values(key_id="k-race", public_key=public, created_at=T0))
+        racer = threading.Thread(target=register)
+        racer.start()
+        racer.join(0.5)  # it is waiting for the uncommitted row (or the write lock)
+        other.commit()
+        racer.join(30)
+    assert not racer.is_alive()
+    assert errors == []
+    store.ledger.register_server_key("k-race", public, at=T0)  # and again: idempotent
+    assert store.ledger.server_keys()["k-race"] == public

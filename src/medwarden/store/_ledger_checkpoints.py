@@ -10,6 +10,7 @@ from sqlalchemy import insert, select
 
 from medwarden.store._ledger_codec import checkpoint_of_row, frontier_of
 from medwarden.store._ledger_export import export_device
+from medwarden.store._ops import dialect_insert
 from medwarden.store.device_repository import device_pk_of
 from medwarden.store.schema_telemetry import device, device_chain, ledger_checkpoint, server_key
 from medwarden.telemetry.ledger.checkpoint import Checkpoint
@@ -27,15 +28,14 @@ class LedgerCheckpoints:
     _db: Database
 
     def register_server_key(self, key_id: str, public_key: bytes, *, at: datetime) -> None:
-        """Record the public half of the server key (idempotent)."""
+        """Record the public half of the server key (idempotent, also when several server
+        processes start at once: the insert yields to a row another one just wrote)."""
         with self._db.write("registering the ledger key") as conn:
-            known = conn.execute(
-                select(server_key.c.public_key).where(server_key.c.key_id == key_id)
-            ).scalar()
-            if known is None:
-                conn.execute(
-                    insert(server_key).values(key_id=key_id, public_key=public_key, created_at=at)
-                )
+            conn.execute(
+                dialect_insert(conn, server_key)
+                .values(key_id=key_id, public_key=public_key, created_at=at)
+                .on_conflict_do_nothing(index_elements=[server_key.c.key_id])
+            )
 
     def server_keys(self) -> dict[str, bytes]:
         """Every registered server public key by id."""
