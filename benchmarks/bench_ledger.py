@@ -47,8 +47,6 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench_telemetry_ingest import _free_port, _start_server, _stop_server
-
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / ".data"
 CLI = [str(ROOT / ".venv" / "bin" / "medwarden")]
@@ -286,6 +284,8 @@ def _http_proofs(
     db: str, store: Any, samples: list[int], size: int, root: bytes, runs_n: int
 ) -> None:
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported
+    from bench_telemetry_ingest import _free_port, _start_server, _stop_server
     from medwarden.auth.model import Role
     from medwarden.auth.passwords import PasswordHashing
     from medwarden.core.clock import SystemClock

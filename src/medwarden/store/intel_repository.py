@@ -85,7 +85,8 @@ class SqlStore:
         return self.database.url
 
     def close(self) -> None:
-        """Release every database connection."""
+        """Stop background work and release every database connection."""
+        self.ledger.close()
         self._cache.clear()
         self.database.dispose()
 

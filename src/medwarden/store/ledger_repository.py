@@ -19,7 +19,7 @@ trusts such a result only if the key that verified it is still valid in the keys
 there, and verifies anything else itself, so a key revoked in between is never trusted.
 Verification is the largest cost of ingest and this keeps it out of the device lock and
 SQLite's single writer.  On SQLite, ingest writers queue on a thread lock and a ``flock``
-beside the database (:class:`_SqliteGate`) instead of SQLite's sleeping busy handler.
+beside the database (:class:`~._sqlite_gate.SqliteGate`) instead of SQLite's sleeping busy handler.
 Durability is the store's: WAL with ``synchronous=NORMAL`` on SQLite (a commit survives
 the process being killed, SIGKILL included, but not a power loss of the host).
 
@@ -31,8 +31,6 @@ inclusion or consistency proof costs O(log n) point reads whatever the shard siz
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +46,8 @@ from medwarden.store._ledger_checkpoints import LedgerCheckpoints
 from medwarden.store._ledger_codec import frontier_of
 from medwarden.store._ledger_ingest import PendingBatch, device_keys_of, ingest_group
 from medwarden.store._ledger_proofs import StoredRanges
+from medwarden.store._sqlite_gate import SqliteGate
+from medwarden.store._wal_checkpointer import WalCheckpointer
 from medwarden.store.device_repository import device_pk_of
 from medwarden.store.schema_telemetry import device, device_chain, telemetry_event, telemetry_record
 from medwarden.telemetry.devices import DeviceKey
@@ -71,44 +71,6 @@ _KEY_CACHE = 10_000
 
 GROUP_RECORDS = 2_000
 """The most records one group-commit transaction takes (its leader's batch always fits)."""
-
-
-class _SqliteGate:
-    """Queue SQLite ingest writers of this process and of other processes on one lock.
-
-    SQLite has one writer; a writer that finds the database locked sleeps in its busy
-    handler (1, 2, 5, ... up to 100 ms between tries) and loses to whoever comes next, so
-    under load latency is set by those sleeps.  Here threads queue on a lock and processes
-    (``serve --workers N``) on ``flock`` of a file beside the database, which hands over
-    as soon as the holder commits."""
-
-    def __init__(self, database: Database) -> None:
-        self._thread_lock = threading.Lock()
-        name = database.engine.url.database
-        self._path = None if name in (None, "", ":memory:") else f"{name}-ingest.lock"
-        self._fd: int | None = None
-
-    def __enter__(self) -> None:
-        self._thread_lock.acquire()
-        if self._path is None:
-            return
-        try:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except OSError:  # cannot lock beside the database: SQLite's own locking still holds
-            pass
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._fd is not None:
-                with contextlib.suppress(OSError):
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
 
 
 _HEAD_OF = (
@@ -140,7 +102,15 @@ class SqlLedger(LedgerCheckpoints):
         self._db = database
         self._keys: dict[str, list[DeviceKey]] = {}
         self._keys_lock = threading.Lock()
-        self._write_lock = _SqliteGate(database) if database.dialect == "sqlite" else None
+        sqlite_file = database.dialect == "sqlite" and database.engine.url.database not in (
+            None,
+            "",
+            ":memory:",
+        )
+        self._write_lock = (
+            SqliteGate(database.engine.url.database) if database.dialect == "sqlite" else None
+        )
+        self._checkpointer = WalCheckpointer(database.engine) if sqlite_file else None
         self._group: GroupCommit[PendingBatch] = GroupCommit(
             self._commit_group,
             key=lambda p: p.device_id,
@@ -207,6 +177,11 @@ class SqlLedger(LedgerCheckpoints):
                 self._keys.pop(next(iter(self._keys)), None)
             self._keys[device_id] = keys
 
+    def close(self) -> None:
+        """Stop background work (the WAL checkpointer); the store is closing."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+
     def _commit_group(self, group: Sequence[PendingBatch]) -> None:
         """Verify the group's signatures, then run it in one transaction; if that fails,
         each batch in its own, so one failing batch fails alone.  Every batch leaves with
@@ -225,6 +200,8 @@ class SqlLedger(LedgerCheckpoints):
                 )
             except MedwardenError:  # keys unreadable now: the transaction verifies itself
                 pending.verified = {}
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         try:
             self._transaction(group)
         except Exception as exc:  # handed to the batch(es) it concerns
