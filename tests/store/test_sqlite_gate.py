@@ -64,6 +64,10 @@ def test_last_holder_lets_a_live_waiting_process_go_first(tmp_path: Path) -> Non
         with gate:
             waited = time.monotonic() - start
         assert POLITE_WAIT * 0.9 <= waited < 1.0  # it waited, but only so long
+        assert other.pid not in _layout(db)[1:]  # it did not take its turn: forgotten
+        values = _layout(db)
+        values[5] = other.pid  # waiting again
+        _write_layout(db, values)
         values = _layout(db)
         values[0] = other.pid  # the other process held it since: no waiting now
         _write_layout(db, values)

@@ -13,7 +13,8 @@ transactions).  So a process that held the gate last lets another process that i
 waiting go first: waiting processes write their pid into a slot of the lock file (under a
 byte-range lock), and the last holder, before asking again, waits -- at most
 :data:`POLITE_WAIT` -- until the holder changed or no live process waits.  A pid whose
-process died (a killed server) is not waited for.
+process died (a killed server) is not waited for, and a pid that did not take its turn
+within that wait is forgotten (its process died and the pid was reused).
 """
 
 from __future__ import annotations
@@ -120,14 +121,26 @@ class SqliteGate:
 
     def _let_others_first(self, fd: int) -> None:
         deadline = time.monotonic() + POLITE_WAIT
+        others: list[int] = []
         while time.monotonic() < deadline:
             values = self._read(fd)
             if values[0] != self._pid:  # someone else held it since: my turn is fair
                 return
-            others = [p for p in values[1:] if p not in (0, self._pid)]
-            if not any(_alive(p) for p in others):
+            others = [p for p in values[1:] if p not in (0, self._pid) and _alive(p)]
+            if not others:
                 return
             time.sleep(0.0002)
+        # A waiter that did not take its turn while the gate was free is not waiting (its
+        # process died and the pid was reused, say): forget it, so it costs one wait only.
+        with contextlib.suppress(OSError):
+            self._update(fd, lambda values: _forget(values, others))
+
+
+def _forget(values: list[int], pids: list[int]) -> int:
+    for i in range(1, _SLOTS + 1):
+        if values[i] in pids:
+            values[i] = 0
+    return 0
 
 
 def _alive(pid: int) -> bool:
