@@ -156,7 +156,7 @@ class SqlLedger(LedgerCheckpoints):
         self._group.submit(pending)
         if pending.error is not None:
             raise pending.error
-        if pending.results is None:  # pragma: no cover - _commit_group answers every batch
+        if pending.results is None:  # pragma: no cover - the leader was interrupted (BaseException)
             raise RuntimeError("ingest group finished without an outcome")
         return pending.results
 
