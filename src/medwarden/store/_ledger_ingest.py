@@ -33,23 +33,23 @@ from medwarden.store._ledger_codec import (
     state_to_json,
 )
 from medwarden.store._ledger_rows import event_rows, node_rows, record_rows, results
+from medwarden.store.device_repository import device_keys_of
 from medwarden.store.job_repository import enqueue_job
 from medwarden.store.schema_ops import job
 from medwarden.store.schema_telemetry import (
     device,
     device_chain,
-    device_key,
     ledger_node,
     telemetry_event,
     telemetry_record,
 )
 from medwarden.telemetry.chain import ChainState
-from medwarden.telemetry.devices import DeviceKey, KeyState
+from medwarden.telemetry.devices import DeviceKey
 from medwarden.telemetry.envelope import SignedRecord
 from medwarden.telemetry.ingest import BatchContext, SecurityEvent, plan_batch
 from medwarden.telemetry.receipts import IngestResult, ReceiptSigner
 
-__all__ = ["PendingBatch", "device_keys_of", "ingest_group"]
+__all__ = ["PendingBatch", "ingest_group"]
 
 
 @dataclass(eq=False, slots=True)
@@ -103,7 +103,6 @@ _HEADS = (
     .order_by(device.c.pk)
 )
 _HEADS_FOR_UPDATE = _HEADS.with_for_update(of=device_chain)
-_KEYS = select(device_key).where(device_key.c.device_pk.in_(bindparam("pks", expanding=True)))
 _BY_HASH_ONE_BOOT = select(*_STORED_COLUMNS).where(
     telemetry_record.c.device_pk == bindparam("device_pk"),
     or_(
@@ -132,24 +131,6 @@ _MOVE_HEAD = (
         updated_at=bindparam("p_at", type_=device_chain.c.updated_at.type),
     )
 )
-
-
-def _key_of_row(r: Any) -> DeviceKey:
-    return DeviceKey(
-        key_id=r.key_id,
-        public_key=bytes(r.public_key),
-        state=KeyState(r.state),
-        enrolled_at=r.enrolled_at,
-        retired_at=r.retired_at,
-    )
-
-
-def device_keys_of(conn: Connection, device_pks: Sequence[int]) -> dict[int, list[DeviceKey]]:
-    """The keys of each device, by device primary key (one query)."""
-    out: dict[int, list[DeviceKey]] = {pk: [] for pk in device_pks}
-    for r in conn.execute(_KEYS, {"pks": list(device_pks)}):
-        out[int(r.device_pk)].append(_key_of_row(r))
-    return out
 
 
 class _Writes:

@@ -9,11 +9,11 @@ evidence is the ledger).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from medwarden.audit.model import EventDraft
 from medwarden.errors import ConflictError, NotFoundError, RuleViolationError
@@ -43,19 +43,28 @@ def device_pk_of(conn: Connection, device_id: str) -> int:
     return int(pk)
 
 
+_KEYS_OF = select(device_key).where(device_key.c.device_pk.in_(bindparam("pks", expanding=True)))
+
+
+def device_keys_of(conn: Connection, device_pks: Sequence[int]) -> dict[int, list[DeviceKey]]:
+    """Every key ever enrolled for each device, by device primary key (one query)."""
+    out: dict[int, list[DeviceKey]] = {pk: [] for pk in device_pks}
+    for r in conn.execute(_KEYS_OF, {"pks": list(device_pks)}):
+        out[int(r.device_pk)].append(
+            DeviceKey(
+                key_id=r.key_id,
+                public_key=bytes(r.public_key),
+                state=KeyState(r.state),
+                enrolled_at=r.enrolled_at,
+                retired_at=r.retired_at,
+            )
+        )
+    return out
+
+
 def device_keys(conn: Connection, device_pk: int) -> list[DeviceKey]:
     """Every key ever enrolled for a device."""
-    rows = conn.execute(select(device_key).where(device_key.c.device_pk == device_pk)).mappings()
-    return [
-        DeviceKey(
-            key_id=r["key_id"],
-            public_key=bytes(r["public_key"]),
-            state=KeyState(r["state"]),
-            enrolled_at=r["enrolled_at"],
-            retired_at=r["retired_at"],
-        )
-        for r in rows
-    ]
+    return device_keys_of(conn, [device_pk])[device_pk]
 
 
 def _registration(row: Mapping[Any, Any]) -> DeviceRegistration:

@@ -44,11 +44,11 @@ from medwarden.services.jobs import NewJob
 from medwarden.store._group_commit import GroupCommit
 from medwarden.store._ledger_checkpoints import LedgerCheckpoints
 from medwarden.store._ledger_codec import frontier_of
-from medwarden.store._ledger_ingest import PendingBatch, device_keys_of, ingest_group
+from medwarden.store._ledger_ingest import PendingBatch, ingest_group
 from medwarden.store._ledger_proofs import StoredRanges
 from medwarden.store._sqlite_gate import SqliteGate
 from medwarden.store._wal_checkpointer import WalCheckpointer
-from medwarden.store.device_repository import device_pk_of
+from medwarden.store.device_repository import device_keys_of, device_pk_of
 from medwarden.store.schema_telemetry import device, device_chain, telemetry_event, telemetry_record
 from medwarden.telemetry.devices import DeviceKey
 from medwarden.telemetry.envelope import SignedRecord
