@@ -229,20 +229,16 @@ class SqlLedger(LedgerCheckpoints):
     def tree_head(self, device_id: str) -> tuple[int, bytes]:
         """(size, root hash) of a device's shard now."""
         with self._db.read("reading a ledger head") as conn:
-            pk = device_pk_of(conn, device_id)
-            row = conn.execute(
-                select(device_chain.c.ledger_size, device_chain.c.frontier).where(
-                    device_chain.c.device_pk == pk
-                )
-            ).one()
-        return int(row[0]), frontier_of(int(row[0]), bytes(row[1])).root()
+            head = _head(conn, device_id)
+        size = int(head.ledger_size)
+        return size, frontier_of(size, bytes(head.frontier)).root()
 
     def inclusion_proof(self, device_id: str, index: int, size: int) -> list[bytes]:
         """The audit path of leaf ``index`` in the shard's tree of ``size`` leaves."""
         with self._db.read("building an inclusion proof") as conn:
-            pk, current = self._size(conn, device_id)
-            _check_within(size, current)
-            reader = StoredRanges(conn, pk)
+            head = _head(conn, device_id)
+            _check_within(size, int(head.ledger_size))
+            reader = StoredRanges(conn, int(head.pk))
             reader.prefetch(lambda r: inclusion_proof_from(r, index, size))
             return inclusion_proof_from(reader, index, size)
 
@@ -252,9 +248,7 @@ class SqlLedger(LedgerCheckpoints):
         """A stored record's leaf, its audit path and the root it leads to, in the shard of
         ``tree_size`` leaves (default: its size now) -- read in one transaction."""
         with self._db.read("building an inclusion proof") as conn:
-            head = conn.execute(_HEAD_OF, {"device_id": device_id}).first()
-            if head is None:
-                raise NotFoundError(f"there is no device {device_id!r}")
+            head = _head(conn, device_id)
             pk, current = int(head.pk), int(head.ledger_size)
             leaf = conn.execute(_LEAF_OF, {"pk": pk, "record_hash": record_hash}).first()
             if leaf is None:
@@ -277,9 +271,9 @@ class SqlLedger(LedgerCheckpoints):
     def consistency_proof(self, device_id: str, old_size: int, new_size: int) -> list[bytes]:
         """The proof that the shard of ``new_size`` leaves extends the one of ``old_size``."""
         with self._db.read("building a consistency proof") as conn:
-            pk, current = self._size(conn, device_id)
-            _check_within(new_size, current)
-            reader = StoredRanges(conn, pk)
+            head = _head(conn, device_id)
+            _check_within(new_size, int(head.ledger_size))
+            reader = StoredRanges(conn, int(head.pk))
             reader.prefetch(lambda r: consistency_proof_from(r, old_size, new_size))
             return consistency_proof_from(reader, old_size, new_size)
 
@@ -287,12 +281,7 @@ class SqlLedger(LedgerCheckpoints):
         """(ledger index, leaf hash) of a stored record of the device."""
         with self._db.read("finding a ledger leaf") as conn:
             pk = device_pk_of(conn, device_id)
-            row = conn.execute(
-                select(telemetry_record.c.ledger_index, telemetry_record.c.leaf_hash).where(
-                    telemetry_record.c.device_pk == pk,
-                    telemetry_record.c.record_hash == record_hash,
-                )
-            ).first()
+            row = conn.execute(_LEAF_OF, {"pk": pk, "record_hash": record_hash}).first()
         if row is None:
             raise NotFoundError(f"device {device_id!r} has no record {record_hash}")
         return int(row[0]), bytes(row[1])
@@ -300,19 +289,14 @@ class SqlLedger(LedgerCheckpoints):
     def root_at(self, device_id: str, size: int) -> bytes:
         """The root hash of the shard when it had ``size`` leaves."""
         with self._db.read("reading a ledger root") as conn:
-            pk, current = self._size(conn, device_id)
+            head = _head(conn, device_id)
+            current = int(head.ledger_size)
             _check_within(size, current)
             if not size:
                 return EMPTY_ROOT
             if size == current:  # the stored frontier roots the current tree: no node reads
-                frontier = conn.execute(
-                    select(device_chain.c.ledger_size, device_chain.c.frontier).where(
-                        device_chain.c.device_pk == pk
-                    )
-                ).one()
-                if int(frontier[0]) == size:
-                    return frontier_of(size, bytes(frontier[1])).root()
-            reader = StoredRanges(conn, pk)
+                return frontier_of(size, bytes(head.frontier)).root()
+            reader = StoredRanges(conn, int(head.pk))
             reader.prefetch(lambda r: r(0, size))
             return reader(0, size)
 
@@ -327,16 +311,13 @@ class SqlLedger(LedgerCheckpoints):
         with self._db.read("listing security events") as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    @staticmethod
-    def _size(conn: Connection, device_id: str) -> tuple[int, int]:
-        row = conn.execute(
-            select(device.c.pk, device_chain.c.ledger_size)
-            .join(device_chain, device_chain.c.device_pk == device.c.pk)
-            .where(device.c.device_id == device_id)
-        ).first()
-        if row is None:
-            raise NotFoundError(f"there is no device {device_id!r}")
-        return int(row[0]), int(row[1])
+
+def _head(conn: Connection, device_id: str) -> Any:
+    """(pk, ledger_size, frontier) of a device's shard, in one read."""
+    head = conn.execute(_HEAD_OF, {"device_id": device_id}).first()
+    if head is None:
+        raise NotFoundError(f"there is no device {device_id!r}")
+    return head
 
 
 def _fail(pending: PendingBatch, exc: BaseException) -> None:
