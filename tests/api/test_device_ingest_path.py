@@ -1,4 +1,5 @@
-"""The device ingest fast path: credential changes, parity with the router, headers."""
+"""The device ingest fast path: credential changes, parity with the router, headers, and
+which batches wait on the event loop."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medwarden.api.device_path import DeviceIngestPath
+from medwarden.api.routers import telemetry as telemetry_route
 from tests.api import test_devices_api
 from tests.api.client import ApiClient
 from tests.api.conftest import Api, assert_problem, start
@@ -141,3 +143,40 @@ def test_a_body_over_the_upload_limit_is_413(api: Api, device: Device, chunked: 
 def _post(client: ApiClient, token: str, content: Any) -> httpx.Response:
     headers = {"Content-Type": "application/json"}
     return client.post(INGEST, token=token, content=content, headers=headers)
+
+
+def test_small_batches_of_known_devices_wait_on_the_loop_and_the_rest_in_a_thread(
+    api: Api, device: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credential, key = device
+    paths: list[str] = []
+    for name in ("ingest_batch", "ingest_batch_async"):
+        real = getattr(telemetry_route, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            paths.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(telemetry_route, name, spy)
+    items = _loop(key, 3)
+
+    def post(records: list[dict[str, Any]]) -> httpx.Response:
+        response = api.client.post(INGEST, token=credential, json={"records": records})
+        assert response.status_code == 200, response.text
+        return response
+
+    first = post(items[:4])  # the credential is not cached yet: read in the thread
+    small = post(items[4:8])  # cached, small: on the loop
+    assert paths == ["ingest_batch", "ingest_batch_async"]
+    monkeypatch.setattr(telemetry_route, "LOOP_BODY", 0)  # every body is now "large"
+    large = post(items[8:])
+    again_in_thread = post(items[:8])
+    monkeypatch.setattr(telemetry_route, "LOOP_BODY", 16 * 1024)
+    again_on_loop = post(items[:8])
+    assert paths[2:] == ["ingest_batch", "ingest_batch", "ingest_batch_async"]
+    for response in (first, small, large):
+        assert [r["status"] for r in response.json()["results"]] == ["accepted"] * 4
+    assert again_in_thread.content == again_on_loop.content  # byte-identical answers
+    receipts = [r["receipt"] for r in first.json()["results"] + small.json()["results"]]
+    assert [r["receipt"] for r in again_on_loop.json()["results"]] == receipts
+    assert _tree_size(api) == 12

@@ -1,4 +1,4 @@
-"""Group commit: who leads, what joins a group, and what a failing group does."""
+"""Group commit: what joins a group, who runs it, and what a failing group does."""
 
 from __future__ import annotations
 
@@ -19,42 +19,26 @@ Entry = tuple[str, int]
 """(key, size) -- or (key, sequence number) where sizes do not matter."""
 
 
-class _SignallingLock:
-    """A lock that wakes :meth:`wait_for` callers each time it is released."""
+class _Recorder:
+    """Completion callbacks that remember each entry's outcome and the thread it came in."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self.outcomes: dict[object, BaseException | None] = {}
+        self.threads: set[int] = set()
+        self._all = threading.Condition()
 
-    def __enter__(self) -> None:
-        self._cond.acquire()
+    def done_for(self, entry: object) -> Callable[[BaseException | None], None]:
+        def done(error: BaseException | None) -> None:
+            with self._all:
+                self.outcomes[entry] = error
+                self.threads.add(threading.get_ident())
+                self._all.notify_all()
 
-    def __exit__(self, *exc: object) -> None:
-        self._cond.notify_all()
-        self._cond.release()
+        return done
 
-    def wait_for(self, predicate: Callable[[], bool]) -> None:
-        with self._cond:
-            assert self._cond.wait_for(predicate, WAIT)
-
-
-class _Submitter(threading.Thread):
-    """Submit one entry in a thread; keep what ``submit`` raised."""
-
-    def __init__(self, commit: GroupCommit[Any], entry: object) -> None:
-        super().__init__(daemon=True)
-        self.commit, self.entry = commit, entry
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.commit.submit(self.entry)
-        except BaseException as exc:  # handed to the test
-            self.error = exc
-
-    def finish(self) -> BaseException | None:
-        self.join(WAIT)
-        assert not self.is_alive()
-        return self.error
+    def wait_for(self, count: int) -> None:
+        with self._all:
+            assert self._all.wait_for(lambda: len(self.outcomes) >= count, WAIT)
 
 
 def _commit(
@@ -63,24 +47,24 @@ def _commit(
     key: Callable[[Any], Hashable] = lambda e: e[0],
     size: Callable[[Any], int] = lambda e: 1,
     max_size: int = 100,
-) -> tuple[GroupCommit[Any], _SignallingLock]:
-    commit: GroupCommit[Any] = GroupCommit(run, key=key, size=size, max_size=max_size)
-    lock = _SignallingLock()
-    commit._lock = lock  # type: ignore[assignment]  # so tests can wait for the queue
-    return commit, lock
+    name: str = "medwarden-group-commit",
+) -> GroupCommit[Any]:
+    return GroupCommit(run, key=key, size=size, max_size=max_size, name=name)
 
 
 class _FirstGroupBlocks:
-    """A runner recording its groups; the first one waits for :attr:`release`."""
+    """A runner recording its groups (and its thread); the first one waits for :attr:`release`."""
 
     def __init__(self, fail_when: Callable[[Sequence[Any]], bool] = lambda g: False) -> None:
         self.groups: list[list[Any]] = []
+        self.threads: set[int] = set()
         self.started = threading.Event()
         self.release = threading.Event()
         self._fail_when = fail_when
 
     def __call__(self, entries: Sequence[Any]) -> None:
         self.groups.append(list(entries))
+        self.threads.add(threading.get_ident())
         if len(self.groups) == 1:
             self.started.set()
             assert self.release.wait(WAIT)
@@ -90,47 +74,48 @@ class _FirstGroupBlocks:
 
 def _queue_behind_a_running_group(
     runner: _FirstGroupBlocks, lead: object, entries: Sequence[object], **options: Any
-) -> tuple[GroupCommit[Any], list[_Submitter]]:
+) -> tuple[GroupCommit[Any], _Recorder]:
     """Start ``lead`` (its group blocks), then queue ``entries`` in exactly this order."""
-    commit, lock = _commit(runner, **options)
-    threads = [_Submitter(commit, lead)]
-    threads[0].start()
+    commit = _commit(runner, **options)
+    recorder = _Recorder()
+    commit.enqueue(lead, recorder.done_for(lead))
     assert runner.started.wait(WAIT)
-    for queued, entry in enumerate(entries, start=2):
-        thread = _Submitter(commit, entry)
-        thread.start()
-        threads.append(thread)
-        lock.wait_for(lambda n=queued: len(commit._queue) == n)  # type: ignore[misc]
-    return commit, threads
+    for entry in entries:
+        commit.enqueue(entry, recorder.done_for(entry))
+    assert commit.queued() == len(entries)  # all wait: the first group still runs
+    return commit, recorder
 
 
-def test_a_lone_submit_is_a_group_of_one_in_the_callers_thread() -> None:
+def test_a_lone_submit_is_a_group_of_one_in_the_writer_thread() -> None:
     ran: list[tuple[list[Entry], int]] = []
-    commit, _ = _commit(lambda g: ran.append((list(g), threading.get_ident())))
+    commit = _commit(lambda g: ran.append((list(g), threading.get_ident())))
     commit.submit(("a", 1))
     commit.submit(("a", 2))
-    me = threading.get_ident()
-    assert ran == [([("a", 1)], me), ([("a", 2)], me)]
+    assert [group for group, _ in ran] == [[("a", 1)], [("a", 2)]]
+    (writer,) = {thread for _, thread in ran}  # one writer thread ran both ...
+    assert writer != threading.get_ident()  # ... and it is not the caller's
+    assert commit.queued() == 0
 
 
 def test_entries_waiting_behind_a_group_form_the_next_group_in_order() -> None:
     runner = _FirstGroupBlocks()
     waiting = [(f"k{i}", i) for i in range(10)]
-    _, threads = _queue_behind_a_running_group(runner, ("lead", 0), waiting)
+    _, recorder = _queue_behind_a_running_group(runner, ("lead", 0), waiting)
     assert runner.groups == [[("lead", 0)]]  # nothing else ran while the first group runs
+    assert recorder.outcomes == {}  # and nobody was answered before it finished
     runner.release.set()
-    assert [t.finish() for t in threads] == [None] * 11
+    recorder.wait_for(11)
     assert runner.groups == [[("lead", 0)], waiting]
-    ran = Counter(e for group in runner.groups for e in group)
-    assert ran == Counter([("lead", 0), *waiting])
+    assert recorder.outcomes == dict.fromkeys([("lead", 0), *waiting])
+    assert recorder.threads == runner.threads  # answered from the writer thread
 
 
 def test_one_key_never_twice_in_a_group_and_keeps_its_order() -> None:
     runner = _FirstGroupBlocks()
     waiting = [("a", 1), ("a", 2), ("b", 3), ("a", 4), ("c", 5)]
-    _, threads = _queue_behind_a_running_group(runner, ("a", 0), waiting)
+    _, recorder = _queue_behind_a_running_group(runner, ("a", 0), waiting)
     runner.release.set()
-    assert [t.finish() for t in threads] == [None] * 6
+    recorder.wait_for(6)
     assert runner.groups == [
         [("a", 0)],
         [("a", 1), ("b", 3), ("c", 5)],  # b and c, submitted later, join a's earlier group
@@ -139,13 +124,13 @@ def test_one_key_never_twice_in_a_group_and_keeps_its_order() -> None:
     ]
 
 
-def test_the_size_budget_defers_entries_but_an_oversized_leader_runs() -> None:
+def test_the_size_budget_defers_entries_but_an_oversized_front_entry_runs() -> None:
     runner = _FirstGroupBlocks()
     waiting = [("a", 2), ("b", 2), ("c", 2), ("big", 9), ("d", 1)]
     options: dict[str, Any] = {"size": lambda e: e[1], "max_size": 5}
-    _, threads = _queue_behind_a_running_group(runner, ("lead", 1), waiting, **options)
+    _, recorder = _queue_behind_a_running_group(runner, ("lead", 1), waiting, **options)
     runner.release.set()
-    assert [t.finish() for t in threads] == [None] * 6
+    recorder.wait_for(6)
     assert runner.groups == [
         [("lead", 1)],
         [("a", 2), ("b", 2)],  # c would make 6 > 5
@@ -155,16 +140,18 @@ def test_the_size_budget_defers_entries_but_an_oversized_leader_runs() -> None:
     ]
 
 
-def test_a_failing_group_raises_in_its_leader_only_and_the_queue_moves_on() -> None:
+def test_a_failing_group_hands_its_error_to_each_of_its_entries_and_the_queue_moves_on() -> None:
     runner = _FirstGroupBlocks(fail_when=lambda g: ("a", 1) in g)
     waiting = [("a", 1), ("b", 2), ("a", 3)]
-    commit, threads = _queue_behind_a_running_group(runner, ("lead", 0), waiting)
+    commit, recorder = _queue_behind_a_running_group(runner, ("lead", 0), waiting)
     runner.release.set()
-    errors = [t.finish() for t in threads]
-    assert errors[0] is None
-    assert isinstance(errors[1], RuntimeError)  # the leader of the failing group
-    assert str(errors[1]) == "boom"
-    assert errors[2:] == [None, None]  # its follower returns; the next group ran
+    recorder.wait_for(4)
+    failed = recorder.outcomes[("a", 1)]
+    assert isinstance(failed, RuntimeError)
+    assert str(failed) == "boom"
+    assert recorder.outcomes[("b", 2)] is failed  # same group, same error
+    assert recorder.outcomes[("lead", 0)] is None
+    assert recorder.outcomes[("a", 3)] is None  # the next group ran
     commit.submit(("later", 4))
     assert runner.groups == [[("lead", 0)], [("a", 1), ("b", 2)], [("a", 3)], [("later", 4)]]
 
@@ -177,12 +164,44 @@ def test_a_lone_failing_submit_raises_and_leaves_the_queue_empty() -> None:
         if group[0][0] == "bad":
             raise ValueError("no")
 
-    commit, _ = _commit(run)
+    commit = _commit(run)
     with pytest.raises(ValueError, match="no"):
         commit.submit(("bad", 0))
     commit.submit(("good", 1))
     assert calls == [[("bad", 0)], [("good", 1)]]
-    assert commit._queue == []
+    assert commit.queued() == 0
+
+
+def test_a_failing_callback_does_not_stop_the_writer(caplog: pytest.LogCaptureFixture) -> None:
+    ran: list[list[Entry]] = []
+    commit = _commit(lambda g: ran.append(list(g)))
+
+    def broken(error: BaseException | None) -> None:
+        raise KeyError("callback")
+
+    commit.enqueue(("a", 1), broken)
+    commit.submit(("b", 2))  # served with or after the broken callback's entry
+    commit.submit(("c", 3))
+    assert [e for group in ran for e in group] == [("a", 1), ("b", 2), ("c", 3)]
+    assert "completion callback failed" in caplog.text
+
+
+def test_close_runs_what_is_queued_then_refuses_new_entries() -> None:
+    runner = _FirstGroupBlocks()
+    commit, recorder = _queue_behind_a_running_group(
+        runner, ("lead", 0), [("a", 1), ("b", 2)], name="closing-writer"
+    )
+    assert any(t.name == "closing-writer" for t in threading.enumerate())
+    closing = threading.Thread(target=commit.close, args=(WAIT,))
+    closing.start()
+    runner.release.set()
+    closing.join(WAIT)
+    assert not closing.is_alive()
+    assert recorder.outcomes == dict.fromkeys([("lead", 0), ("a", 1), ("b", 2)])
+    assert not any(t.name == "closing-writer" for t in threading.enumerate())
+    with pytest.raises(RuntimeError, match="closed"):
+        commit.submit(("late", 3))
+    commit.close()  # twice is harmless
 
 
 def test_many_threads_each_entry_runs_once_and_keys_keep_their_order() -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,12 @@ from sqlalchemy import Connection, select
 
 from medwarden.core.clock import FixedClock
 from medwarden.errors import AuthenticationError
-from medwarden.services.telemetry import DEFAULT_CLOCK_WINDOW, ingest_batch, register_device
+from medwarden.services.telemetry import (
+    DEFAULT_CLOCK_WINDOW,
+    ingest_batch,
+    ingest_batch_async,
+    register_device,
+)
 from medwarden.services.telemetry_checks import check_job
 from medwarden.store import SqlStore
 from medwarden.store._ledger_ingest import PendingBatch, ingest_group
@@ -228,3 +234,81 @@ def test_the_collision_read_runs_only_for_batches_behind_the_head(store: SqlStor
     assert again[0].receipt.signed_bytes() == stored.signed_bytes()
     assert again[0].receipt.signature == stored.signature
     assert store.ledger.tree_head("pump-1")[0] == 5
+
+
+def _ingest_async(
+    store: SqlStore,
+    device_id: str,
+    items: list[dict[str, Any]],
+    credential_sha256: str | None = None,
+) -> Coroutine[Any, Any, list[IngestResult]]:
+    return ingest_batch_async(
+        store.ledger,
+        SIGNER,
+        device_id,
+        items,
+        clock=FixedClock(AT),
+        transport="https",
+        credential_sha256=credential_sha256,
+    )
+
+
+def test_awaited_and_blocking_batches_share_the_ledger_alike(store: SqlStore) -> None:
+    ids = [f"dev-{n:02}" for n in range(8)]
+    devices = _register(store, ids)
+    chains = {d: _chain(d, key, 5) for d, (key, _) in devices.items()}
+    threaded: list[IngestResult] = []
+
+    def blocking() -> None:  # one device sends from a thread meanwhile
+        for item in chains["dev-00"]:
+            threaded.extend(_ingest(store, "dev-00", [item]))
+
+    async def device_sends(device_id: str) -> list[IngestResult]:
+        out: list[IngestResult] = []
+        for item in chains[device_id]:
+            out.extend(await _ingest_async(store, device_id, [item]))
+        return out
+
+    async def fleet() -> list[list[IngestResult]]:
+        thread = asyncio.create_task(asyncio.to_thread(blocking))
+        sent = await asyncio.gather(*(device_sends(d) for d in ids[1:]))
+        await thread
+        return list(sent)
+
+    awaited = dict(zip(ids[1:], asyncio.run(fleet()), strict=True))
+    awaited["dev-00"] = threaded
+    for d in ids:
+        assert [r.status for r in awaited[d]] == ["accepted"] * 5
+        assert [r.receipt.ledger_index for r in awaited[d] if r.receipt] == list(range(5))
+        assert _indexes(store, d) == list(range(5))
+    again = asyncio.run(_ingest_async(store, "dev-03", chains["dev-03"]))
+    assert [r.status for r in again] == ["duplicate"] * 5
+    assert [r.receipt for r in again] == [r.receipt for r in awaited["dev-03"]]
+    assert store.ledger.events() == []
+
+
+def test_an_awaited_batch_is_refused_for_a_stale_credential_and_raises(store: SqlStore) -> None:
+    key, secret = _register(store, ["pump-1"])["pump-1"]
+    items = _chain("pump-1", key, 3)
+    right, wrong = credential_digest(secret), credential_digest(secret + "x")
+    assert asyncio.run(_ingest_async(store, "pump-1", items[:1], right))[0].status == "accepted"
+    with pytest.raises(AuthenticationError):
+        asyncio.run(_ingest_async(store, "pump-1", items[1:], wrong))
+    assert store.ledger.tree_head("pump-1")[0] == 1
+
+
+def test_a_cancelled_wait_still_commits_its_batch(store: SqlStore) -> None:
+    key, _ = _register(store, ["pump-1"])["pump-1"]
+    items = _chain("pump-1", key, 2)
+
+    async def give_up() -> None:
+        waiting = asyncio.create_task(_ingest_async(store, "pump-1", items))
+        await asyncio.sleep(0)  # queued
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(give_up())
+    results = _ingest(store, "pump-1", items)  # queued behind it: runs after it committed
+    assert [r.status for r in results] == ["duplicate"] * 2
+    assert store.ledger.tree_head("pump-1")[0] == 2

@@ -287,6 +287,16 @@ def current_device(request: Request) -> str:
     return _authenticate_device(request)
 
 
+def known_device(request: Request) -> tuple[str, str] | None:
+    """(device, credential SHA-256) when the request's device is authenticated already
+    (by :func:`remembered_device` or the route dependency), without reading anything."""
+    device_id = getattr(request.state, "device_id", None)
+    if not isinstance(device_id, str):
+        return None
+    digest: str = request.state.device_credential
+    return device_id, digest
+
+
 def current_device_credential(request: Request) -> str:
     """The SHA-256 of the device route's credential, to confirm in its transaction."""
     _authenticate_device(request)

@@ -43,6 +43,7 @@ __all__ = [
     "LedgerStore",
     "authenticate_device",
     "ingest_batch",
+    "ingest_batch_async",
     "issue_credential",
     "mqtt_port",
     "register_device",
@@ -76,6 +77,19 @@ class LedgerStore(Protocol):
     """Ingest and checkpoints, as these use cases need them."""
 
     def ingest(
+        self,
+        device_id: str,
+        items: Sequence[SignedRecord | MedwardenError],
+        *,
+        received_at: datetime,
+        window: timedelta,
+        transport: str,
+        signer: ReceiptSigner,
+        follow_up: NewJob | None = None,
+        credential_sha256: str | None = None,
+    ) -> list[IngestResult]: ...
+
+    async def ingest_async(
         self,
         device_id: str,
         items: Sequence[SignedRecord | MedwardenError],
@@ -143,14 +157,9 @@ def ingest_batch(
     ``credential_sha256`` (HTTPS, authenticated from a cache) the transaction refuses the
     batch with :class:`AuthenticationError` unless that is still the device's credential
     and the device is active."""
-    if not items:
-        raise UsageError("a batch needs at least one envelope")
-    if len(items) > MAX_BATCH:
-        raise InputTooLargeError(f"a batch carries at most {MAX_BATCH} envelopes, not {len(items)}")
-    parsed = parse_items(items)
     return ledger.ingest(
         device_id,
-        parsed,
+        _parsed(items),
         received_at=clock.now(),
         window=window,
         transport=transport,
@@ -158,6 +167,39 @@ def ingest_batch(
         follow_up=check_job(device_id),
         credential_sha256=credential_sha256,
     )
+
+
+async def ingest_batch_async(
+    ledger: LedgerStore,
+    signer: ReceiptSigner,
+    device_id: str,
+    items: Sequence[Any],
+    *,
+    clock: Clock,
+    transport: str,
+    window: timedelta = DEFAULT_CLOCK_WINDOW,
+    credential_sha256: str | None = None,
+) -> list[IngestResult]:
+    """:func:`ingest_batch` for an event loop (same checks, same transaction; the caller
+    parses ``items`` on the loop, so it should keep this for small batches)."""
+    return await ledger.ingest_async(
+        device_id,
+        _parsed(items),
+        received_at=clock.now(),
+        window=window,
+        transport=transport,
+        signer=signer,
+        follow_up=check_job(device_id),
+        credential_sha256=credential_sha256,
+    )
+
+
+def _parsed(items: Sequence[Any]) -> list[SignedRecord | MedwardenError]:
+    if not items:
+        raise UsageError("a batch needs at least one envelope")
+    if len(items) > MAX_BATCH:
+        raise InputTooLargeError(f"a batch carries at most {MAX_BATCH} envelopes, not {len(items)}")
+    return parse_items(items)
 
 
 def sign_checkpoint(

@@ -30,6 +30,7 @@ inclusion or consistency proof costs O(log n) point reads whatever the shard siz
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Sequence
@@ -144,21 +145,43 @@ class SqlLedger(LedgerCheckpoints):
         submitted concurrently share one transaction (group commit); each is answered
         only after that transaction committed."""
         pending = PendingBatch(
-            device_id,
-            items,
-            received_at,
-            window,
-            transport,
-            signer,
-            follow_up,
-            credential_sha256,
+            device_id, items, received_at, window, transport, signer, follow_up, credential_sha256
         )
         self._group.submit(pending)
-        if pending.error is not None:
-            raise pending.error
-        if pending.results is None:  # pragma: no cover - the leader was interrupted (BaseException)
-            raise RuntimeError("ingest group finished without an outcome")
-        return pending.results
+        return _outcome(pending)
+
+    async def ingest_async(
+        self,
+        device_id: str,
+        items: Sequence[SignedRecord | MedwardenError],
+        *,
+        received_at: datetime,
+        window: timedelta,
+        transport: str,
+        signer: ReceiptSigner,
+        follow_up: NewJob | None = None,
+        credential_sha256: str | None = None,
+    ) -> list[IngestResult]:
+        """:meth:`ingest` for an event loop: the batch joins the same groups, and the
+        caller awaits its outcome without a thread of its own.
+
+        The batch is committed (or refused) whether or not the awaiting task is
+        cancelled: the answer of a request whose client went away is simply dropped."""
+        pending = PendingBatch(
+            device_id, items, received_at, window, transport, signer, follow_up, credential_sha256
+        )
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[BaseException | None] = loop.create_future()
+
+        def done(error: BaseException | None) -> None:  # in the writer thread
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, finished, error)
+
+        self._group.enqueue(pending, done)
+        error = await finished
+        if error is not None:
+            raise error
+        return _outcome(pending)
 
     def _cached_keys(self, device_id: str) -> list[DeviceKey]:
         keys = self._keys.get(device_id)
@@ -178,7 +201,9 @@ class SqlLedger(LedgerCheckpoints):
             self._keys[device_id] = keys
 
     def close(self) -> None:
-        """Stop background work (the WAL checkpointer); the store is closing."""
+        """Stop background work (the group-commit writer, after what is queued, and the
+        WAL checkpointer); the store is closing."""
+        self._group.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
 
@@ -187,11 +212,11 @@ class SqlLedger(LedgerCheckpoints):
         each batch in its own, so one failing batch fails alone.  Every batch leaves with
         results or an error.
 
-        The leader verifies for the whole group while its followers sleep: the threads
-        that want the GIL are then this one and the event loop, not one per request --
-        so the leader is not starved of the GIL while it holds SQLite's write lock
-        (measured with batches of 100: 9,380 records/s against 8,151 with each request
-        thread verifying its own batch; ``docs/benchmarks.md``)."""
+        This runs in the group commit's writer thread, which verifies for the whole
+        group: the threads that want the GIL are then this one and the event loop, not
+        one per request -- so the writer is not starved of the GIL while it holds
+        SQLite's write lock (measured with batches of 100: 9,380 records/s against 8,151
+        with each request thread verifying its own batch; ``docs/benchmarks.md``)."""
         for pending in group:
             try:
                 keys = self._cached_keys(pending.device_id)
@@ -318,6 +343,19 @@ def _head(conn: Connection, device_id: str) -> Any:
     if head is None:
         raise NotFoundError(f"there is no device {device_id!r}")
     return head
+
+
+def _outcome(pending: PendingBatch) -> list[IngestResult]:
+    if pending.error is not None:
+        raise pending.error
+    if pending.results is None:  # pragma: no cover - _commit_group always sets one
+        raise RuntimeError("ingest group finished without an outcome")
+    return pending.results
+
+
+def _settle(finished: asyncio.Future[BaseException | None], error: BaseException | None) -> None:
+    if not finished.done():
+        finished.set_result(error)
 
 
 def _fail(pending: PendingBatch, exc: BaseException) -> None:

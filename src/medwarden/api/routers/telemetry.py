@@ -9,7 +9,7 @@ batch was stored and the device should retry the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -24,11 +24,13 @@ from medwarden.api.deps import (
     get_clock,
     get_signer,
     get_store,
+    known_device,
 )
 from medwarden.errors import AuthenticationError, InputError
-from medwarden.services.telemetry import MAX_BATCH, ingest_batch
+from medwarden.services.telemetry import MAX_BATCH, ingest_batch, ingest_batch_async
+from medwarden.telemetry.receipts import IngestResult
 
-__all__ = ["INGEST_PATH", "answer", "router"]
+__all__ = ["INGEST_PATH", "LOOP_BODY", "answer", "router"]
 
 router = APIRouter(tags=["telemetry"])
 
@@ -88,19 +90,43 @@ async def submit_records(request: Request) -> Response:
     return await answer(request, run_in_threadpool)
 
 
+LOOP_BODY = 16 * 1024
+"""Bodies up to this size (a few dozen envelopes) of an authenticated device are parsed on
+the event loop and awaited there; larger ones are parsed in a thread."""
+
+
 async def answer(
     request: Request, run: Callable[[Callable[[], bytes]], Awaitable[bytes]]
 ) -> Response:
-    """Read, authenticate, verify and store one request's batch; ``run`` runs the blocking
-    part in a thread.
+    """Read, authenticate, verify and store one request's batch; ``run`` runs blocking
+    work in a thread.
 
     The device is known from the per-process credential cache when it can be (else the
     registry is read, in the thread); the ingest transaction confirms that the credential
     is still the device's and the device active (401 otherwise, and the cache forgets
-    it).  Parsing, ingest and encoding the answer run in one thread hop.  A batch that
-    stored anything queues the device's early-warning checks (a deduplicated job) in the
-    same transaction; the checks run later, never before the acknowledgement."""
+    it).  A small batch of a known device is parsed on the event loop and awaits its
+    group commit there (no thread of its own); anything else is parsed, ingested and
+    encoded in one thread hop.  A batch that stored anything queues the device's
+    early-warning checks (a deduplicated job) in the same transaction; the checks run
+    later, never before the acknowledgement."""
     raw = await request.body()
+    known = known_device(request)
+    if known is not None and len(raw) <= LOOP_BODY:
+        device, credential = known
+        try:
+            results = await ingest_batch_async(
+                get_store(request).ledger,
+                get_signer(request),
+                device,
+                _records(raw),
+                clock=get_clock(request),
+                transport="https",
+                credential_sha256=credential,
+            )
+        except AuthenticationError:
+            device_credentials(request).forget(credential)
+            raise
+        return Response(_encoded(results), media_type="application/json")
 
     def work() -> bytes:
         device = current_device(request)
@@ -119,6 +145,10 @@ async def answer(
         except AuthenticationError:
             device_credentials(request).forget(credential)
             raise
-        return orjson.dumps({"results": [r.to_json() for r in results]})
+        return _encoded(results)
 
     return Response(await run(work), media_type="application/json")
+
+
+def _encoded(results: Sequence[IngestResult]) -> bytes:
+    return orjson.dumps({"results": [r.to_json() for r in results]})
