@@ -14,9 +14,10 @@ acknowledged before it is durable.  If a group's transaction fails, each of its 
 is retried in a transaction of its own, so a failing batch fails alone.
 
 Device signatures are verified *before* the transaction (:func:`~medwarden.telemetry.ingest.
-preverify`, with the device's keys as this process last read them); inside it the planner
-trusts such a result only if the key that verified it is still valid in the keys read
-there, and verifies anything else itself, so a key revoked in between is never trusted.
+preverify`, with the device's keys as this process's last ingest transaction for the device
+read them; a device not seen yet is verified inside its first transaction); inside it the
+planner trusts such a result only if the key that verified it is still valid in the keys
+read there, and verifies anything else itself, so a key revoked in between is never trusted.
 Verification is the largest cost of ingest and this keeps it out of the device lock and
 SQLite's single writer.  On SQLite, ingest writers queue on a thread lock and a ``flock``
 beside the database (:class:`~._sqlite_gate.SqliteGate`) instead of SQLite's sleeping busy handler.
@@ -49,7 +50,7 @@ from medwarden.store._ledger_ingest import PendingBatch, ingest_group
 from medwarden.store._ledger_proofs import StoredRanges
 from medwarden.store._sqlite_gate import SqliteGate
 from medwarden.store._wal_checkpointer import WalCheckpointer
-from medwarden.store.device_repository import device_keys_of, device_pk_of
+from medwarden.store.device_repository import device_pk_of
 from medwarden.store.schema_telemetry import device, device_chain, telemetry_event, telemetry_record
 from medwarden.telemetry.devices import DeviceKey
 from medwarden.telemetry.envelope import SignedRecord
@@ -71,7 +72,7 @@ _KEY_CACHE = 10_000
 """Devices whose keys one process remembers for verifying outside the transaction."""
 
 GROUP_RECORDS = 2_000
-"""The most records one group-commit transaction takes (its leader's batch always fits)."""
+"""The most records one group-commit transaction takes (its first batch always fits)."""
 
 
 _HEAD_OF = (
@@ -140,8 +141,9 @@ class SqlLedger(LedgerCheckpoints):
         device's credential when the transaction reads it.
 
         Signatures are verified first, outside the write transaction, with the device's
-        keys as last seen (cached per process); inside it the planner trusts a result only
-        if the key that verified it is still valid in the keys it reads there.  Batches
+        keys as this process's last transaction for it read them (inside the transaction
+        for a device not seen yet: no extra read); inside it the planner trusts a result
+        only if the key that verified it is still valid in the keys it reads there.  Batches
         submitted concurrently share one transaction (group commit); each is answered
         only after that transaction committed."""
         pending = PendingBatch(
@@ -183,17 +185,6 @@ class SqlLedger(LedgerCheckpoints):
             raise error
         return _outcome(pending)
 
-    def _cached_keys(self, device_id: str) -> list[DeviceKey]:
-        keys = self._keys.get(device_id)
-        if keys is None:
-            with self._db.read("reading device keys") as conn:
-                pk = conn.execute(
-                    select(device.c.pk).where(device.c.device_id == device_id)
-                ).scalar()
-                keys = [] if pk is None else device_keys_of(conn, [int(pk)])[int(pk)]
-            self._remember_keys(device_id, keys)
-        return keys
-
     def _remember_keys(self, device_id: str, keys: list[DeviceKey]) -> None:
         with self._keys_lock:  # ingest runs in many threads
             if len(self._keys) >= _KEY_CACHE and device_id not in self._keys:
@@ -218,13 +209,11 @@ class SqlLedger(LedgerCheckpoints):
         SQLite's write lock (measured with batches of 100: 9,380 records/s against 8,151
         with each request thread verifying its own batch; ``docs/benchmarks.md``)."""
         for pending in group:
-            try:
-                keys = self._cached_keys(pending.device_id)
+            keys = self._keys.get(pending.device_id)
+            if keys is not None:  # else the transaction verifies with the keys it reads
                 pending.verified = preverify(
                     pending.device_id, keys, pending.items, pending.received_at
                 )
-            except MedwardenError:  # keys unreadable now: the transaction verifies itself
-                pending.verified = {}
         if self._checkpointer is not None:
             self._checkpointer.start()
         try:
