@@ -312,3 +312,29 @@ def test_a_cancelled_wait_still_commits_its_batch(store: SqlStore) -> None:
     results = _ingest(store, "pump-1", items)  # queued behind it: runs after it committed
     assert [r.status for r in results] == ["duplicate"] * 2
     assert store.ledger.tree_head("pump-1")[0] == 2
+
+
+def test_active_credentials_list_active_devices_that_sent_most_recently_first(
+    store: SqlStore,
+) -> None:
+    devices = _register(store, ["quiet", "early", "late", "retired"])
+    for device_id, at in (("early", AT), ("late", AT + timedelta(minutes=1))):
+        key, _ = devices[device_id]
+        results = ingest_batch(
+            store.ledger,
+            SIGNER,
+            device_id,
+            _chain(device_id, key, 1),
+            clock=FixedClock(at),
+            transport="https",
+        )
+        assert results[0].status == "accepted"
+    store.devices.retire("retired", at=AT, actor="test", reason="end of life")
+    digest = {d: credential_digest(secret) for d, (_, secret) in devices.items()}
+    listed = store.devices.active_credentials(10)
+    assert listed == [
+        (digest["late"], "late"),
+        (digest["early"], "early"),
+        (digest["quiet"], "quiet"),
+    ]
+    assert store.devices.active_credentials(2) == listed[:2]

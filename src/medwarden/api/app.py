@@ -71,6 +71,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, serving: bool 
         )
         app.state.signer = signer
         if serving:
+            # Devices reconnecting after a restart all arrive at once; each cache miss
+            # would cost a registry read in a thread (docs/adr/0015).
+            credentials: DeviceCredentials = app.state.device_credentials
+            credentials.prime(store.devices.active_credentials(credentials.capacity))
             # Everything built so far lives as long as the process: keep it out of the
             # cyclic collector's scans, whose full passes over it stalled requests for
             # ~0.1 s (docs/adr/0014-ingest-hot-path.md).

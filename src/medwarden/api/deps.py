@@ -22,7 +22,7 @@ is confirmed inside the ingest transaction, so several API processes behave iden
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import fastapi.routing
@@ -121,6 +121,17 @@ class DeviceCredentials:
             if len(self._by_digest) >= self._capacity and digest not in self._by_digest:
                 self._by_digest.pop(next(iter(self._by_digest)), None)
             self._by_digest[digest] = device_id
+
+    @property
+    def capacity(self) -> int:
+        """The most entries kept."""
+        return self._capacity
+
+    def prime(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Remember (digest, device) pairs read from the registry, e.g. at start-up, so a
+        device's first request after a restart needs no registry read either."""
+        for digest, device_id in entries:
+            self.remember(digest, device_id)
 
     def forget(self, digest: str) -> None:
         """Drop ``digest`` (its device refused it)."""

@@ -4,8 +4,10 @@ Devices send many small requests (a record every few seconds each, thousands of 
 per server); the route's own work is a few hundred microseconds, and the router's
 dependency solving and two thread-pool hops per request cost about as much again.
 :class:`DeviceIngestPath` answers ``POST /api/v1/telemetry/records`` itself with the
-route's own :func:`~medwarden.api.routers.telemetry.answer` and a dedicated thread pool;
-every other request passes on to the router untouched.
+route's own :func:`~medwarden.api.routers.telemetry.answer` -- a small batch of a device
+whose credential this process knows awaits its group commit on the event loop, anything
+else (a credential to look up, a large body) runs in a dedicated thread pool; every other
+request passes on to the router untouched.
 
 Nothing is skipped that the route has: the body limit and the security headers wrap this
 middleware (it is the innermost one), authentication is the same device credential check
@@ -32,8 +34,9 @@ from medwarden.api.routers.telemetry import INGEST_PATH, answer
 __all__ = ["INGEST_THREADS", "DeviceIngestPath"]
 
 INGEST_THREADS = 128
-"""Threads per process for device batches.  A batch's thread waits for its group commit
-(see ``store/_group_commit.py``), so this bounds how many batches one transaction takes."""
+"""Threads per process for device batches that are not awaited on the event loop (see
+:func:`~medwarden.api.routers.telemetry.answer`).  Such a batch's thread waits for its group
+commit (``store/_group_commit.py``), so this bounds how many of them one transaction takes."""
 
 
 class DeviceIngestPath:

@@ -137,8 +137,8 @@ class GroupCommit(Generic[T]):
 
     def _pick(self) -> list[_Waiter[T]]:
         """Take the next group off the queue (the caller holds the lock)."""
-        leader = self._queue[0]
-        group, keys, total = [leader], {leader.key}, leader.size
+        front = self._queue[0]
+        group, keys, total = [front], {front.key}, front.size
         rest: list[_Waiter[T]] = []
         for i, w in enumerate(self._queue[1:], start=1):
             if w.key in keys:

@@ -235,6 +235,19 @@ class SqlDevices:
             ).first()
         return None if row is None else (row[0], row[1])
 
+    def active_credentials(self, limit: int) -> list[tuple[str, str]]:
+        """(credential SHA-256, device id) of up to ``limit`` active devices, those that sent
+        most recently first (to warm a server's credential cache)."""
+        query = (
+            select(device.c.credential_sha256, device.c.device_id)
+            .join(device_chain, device_chain.c.device_pk == device.c.pk, isouter=True)
+            .where(device.c.status == "active", device.c.credential_sha256.is_not(None))
+            .order_by(device_chain.c.last_received_at.desc().nulls_last(), device.c.pk)
+            .limit(limit)
+        )
+        with self._db.read("reading device credentials") as conn:
+            return [(r[0], r[1]) for r in conn.execute(query)]
+
     def set_credential(
         self, device_id: str, credential_sha256: str, *, at: datetime, actor: str
     ) -> None:
