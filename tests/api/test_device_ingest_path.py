@@ -150,7 +150,7 @@ def test_small_batches_of_known_devices_wait_on_the_loop_and_the_rest_in_a_threa
 ) -> None:
     credential, key = device
     paths: list[str] = []
-    for name in ("ingest_batch", "ingest_batch_async"):
+    for name in ("ingest_batch", "device_batch"):  # the thread's use case; the loop's builder
         real = getattr(telemetry_route, name)
 
         def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
@@ -167,13 +167,13 @@ def test_small_batches_of_known_devices_wait_on_the_loop_and_the_rest_in_a_threa
 
     first = post(items[:4])  # the credential is not cached yet: read in the thread
     small = post(items[4:8])  # cached, small: on the loop
-    assert paths == ["ingest_batch", "ingest_batch_async"]
+    assert paths == ["ingest_batch", "device_batch"]
     monkeypatch.setattr(telemetry_route, "LOOP_BODY", 0)  # every body is now "large"
     large = post(items[8:])
     again_in_thread = post(items[:8])
     monkeypatch.setattr(telemetry_route, "LOOP_BODY", 16 * 1024)
     again_on_loop = post(items[:8])
-    assert paths[2:] == ["ingest_batch", "ingest_batch", "ingest_batch_async"]
+    assert paths[2:] == ["ingest_batch", "ingest_batch", "device_batch"]
     for response in (first, small, large):
         assert [r["status"] for r in response.json()["results"]] == ["accepted"] * 4
     assert again_in_thread.content == again_on_loop.content  # byte-identical answers

@@ -13,7 +13,7 @@ from medwarden.services.telemetry import register_device
 from medwarden.store import open_store
 from medwarden.telemetry.devices import DeviceRegistration, credential_digest
 from tests.api.client import ApiClient
-from tests.api.conftest import T0
+from tests.auth.conftest import T0
 
 
 def _client(tmp_path: Path, *, serving: bool) -> ApiClient:

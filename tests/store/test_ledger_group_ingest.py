@@ -16,9 +16,9 @@ from sqlalchemy import Connection, select
 from medwarden.core.clock import FixedClock
 from medwarden.errors import AuthenticationError
 from medwarden.services.telemetry import (
-    DEFAULT_CLOCK_WINDOW,
+    DeviceBatch,
+    device_batch,
     ingest_batch,
-    ingest_batch_async,
     register_device,
 )
 from medwarden.services.telemetry_checks import check_job
@@ -28,7 +28,6 @@ from medwarden.store.schema_ops import job
 from medwarden.store.schema_telemetry import device, telemetry_record
 from medwarden.telemetry.devices import DeviceRegistration, credential_digest, public_key_to_bytes
 from medwarden.telemetry.envelope import record_hash, sign_record
-from medwarden.telemetry.ingest import parse_items
 from medwarden.telemetry.receipts import IngestResult
 from medwarden.telemetry.records import GENESIS, DeviceRecord, RecordType
 from tests.store.conftest import count_statements
@@ -92,16 +91,30 @@ def _ingest(
     )
 
 
-def _pending(device_id: str, items: list[dict[str, Any]]) -> PendingBatch:
-    return PendingBatch(
-        device_id,
-        parse_items(items),
-        AT,
-        DEFAULT_CLOCK_WINDOW,
-        "https",
+def _batch(
+    device_id: str, items: list[dict[str, Any]], credential_sha256: str | None = None
+) -> DeviceBatch:
+    return device_batch(
         SIGNER,
-        follow_up=check_job(device_id),
+        device_id,
+        items,
+        clock=FixedClock(AT),
+        transport="https",
+        credential_sha256=credential_sha256,
     )
+
+
+def _pending(device_id: str, items: list[dict[str, Any]]) -> PendingBatch:
+    return PendingBatch(_batch(device_id, items))
+
+
+def _ingest_async(
+    store: SqlStore,
+    device_id: str,
+    items: list[dict[str, Any]],
+    credential_sha256: str | None = None,
+) -> Coroutine[Any, Any, list[IngestResult]]:
+    return store.ledger.ingest_async(_batch(device_id, items, credential_sha256))
 
 
 def _indexes(store: SqlStore, device_id: str) -> list[int]:
@@ -162,9 +175,9 @@ def test_a_failing_batch_fails_alone(store: SqlStore, monkeypatch: pytest.Monkey
     groups: list[list[str]] = []
 
     def failing(conn: Connection, group: Sequence[PendingBatch]) -> None:
-        groups.append([p.device_id for p in group])
+        groups.append([p.batch.device_id for p in group])
         ingest_group(conn, group)  # its writes must be rolled back with the group
-        if any(p.device_id == "poison" for p in group):
+        if any(p.batch.device_id == "poison" for p in group):
             raise RuntimeError("poisoned")
 
     monkeypatch.setattr("medwarden.store.ledger_repository.ingest_group", failing)
@@ -175,8 +188,8 @@ def test_a_failing_batch_fails_alone(store: SqlStore, monkeypatch: pytest.Monkey
     for good in (good_1, good_2):
         assert good.error is None
         assert [r.status for r in good.results or []] == ["accepted"] * 3
-        assert store.ledger.tree_head(good.device_id)[0] == 3
-        assert _indexes(store, good.device_id) == [0, 1, 2]
+        assert store.ledger.tree_head(good.batch.device_id)[0] == 3
+        assert _indexes(store, good.batch.device_id) == [0, 1, 2]
     assert isinstance(poison.error, RuntimeError)
     assert poison.results is None
     assert store.ledger.tree_head("poison")[0] == 0
@@ -234,23 +247,6 @@ def test_the_collision_read_runs_only_for_batches_behind_the_head(store: SqlStor
     assert again[0].receipt.signed_bytes() == stored.signed_bytes()
     assert again[0].receipt.signature == stored.signature
     assert store.ledger.tree_head("pump-1")[0] == 5
-
-
-def _ingest_async(
-    store: SqlStore,
-    device_id: str,
-    items: list[dict[str, Any]],
-    credential_sha256: str | None = None,
-) -> Coroutine[Any, Any, list[IngestResult]]:
-    return ingest_batch_async(
-        store.ledger,
-        SIGNER,
-        device_id,
-        items,
-        clock=FixedClock(AT),
-        transport="https",
-        credential_sha256=credential_sha256,
-    )
 
 
 def test_awaited_and_blocking_batches_share_the_ledger_alike(store: SqlStore) -> None:

@@ -38,12 +38,13 @@ from medwarden.telemetry.receipts import IngestResult, ReceiptSigner
 __all__ = [
     "DEFAULT_CLOCK_WINDOW",
     "MAX_BATCH",
+    "DeviceBatch",
     "DeviceStore",
     "IssuedCredential",
     "LedgerStore",
     "authenticate_device",
+    "device_batch",
     "ingest_batch",
-    "ingest_batch_async",
     "issue_credential",
     "mqtt_port",
     "register_device",
@@ -73,34 +74,31 @@ class DeviceStore(Protocol):
     def keys(self, device_id: str) -> list[DeviceKey]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceBatch:
+    """One authenticated device's parsed batch, as the ledger is asked to store it."""
+
+    device_id: str
+    items: Sequence[SignedRecord | MedwardenError]
+    """The envelopes in order, each parsed or the error that refused it."""
+    received_at: datetime
+    window: timedelta
+    """How far a record's device time may be from ``received_at`` (else a security event)."""
+    transport: str
+    signer: ReceiptSigner
+    follow_up: NewJob | None = None
+    """Queued in the same transaction if the batch stored anything (the device's checks)."""
+    credential_sha256: str | None = None
+    """When set, this must still be the device's credential and the device active, or the
+    batch is refused with :class:`AuthenticationError` (checked in the transaction)."""
+
+
 class LedgerStore(Protocol):
     """Ingest and checkpoints, as these use cases need them."""
 
-    def ingest(
-        self,
-        device_id: str,
-        items: Sequence[SignedRecord | MedwardenError],
-        *,
-        received_at: datetime,
-        window: timedelta,
-        transport: str,
-        signer: ReceiptSigner,
-        follow_up: NewJob | None = None,
-        credential_sha256: str | None = None,
-    ) -> list[IngestResult]: ...
+    def ingest(self, batch: DeviceBatch) -> list[IngestResult]: ...
 
-    async def ingest_async(
-        self,
-        device_id: str,
-        items: Sequence[SignedRecord | MedwardenError],
-        *,
-        received_at: datetime,
-        window: timedelta,
-        transport: str,
-        signer: ReceiptSigner,
-        follow_up: NewJob | None = None,
-        credential_sha256: str | None = None,
-    ) -> list[IngestResult]: ...
+    async def ingest_async(self, batch: DeviceBatch) -> list[IngestResult]: ...
 
     def checkpoint(self, device_id: str, signer: ReceiptSigner, *, at: datetime) -> Checkpoint: ...
 
@@ -139,6 +137,38 @@ def authenticate_device(devices: DeviceStore, secret: str) -> str:
     return found[0]
 
 
+def device_batch(
+    signer: ReceiptSigner,
+    device_id: str,
+    items: Sequence[Any],
+    *,
+    clock: Clock,
+    transport: str,
+    window: timedelta = DEFAULT_CLOCK_WINDOW,
+    credential_sha256: str | None = None,
+) -> DeviceBatch:
+    """Check and parse one authenticated device's submitted envelopes into the batch the
+    ledger stores (with the device's checks job as its follow-up).
+
+    With ``credential_sha256`` (HTTPS, authenticated from a cache) the ingest transaction
+    refuses the batch with :class:`AuthenticationError` unless that is still the device's
+    credential and the device is active."""
+    if not items:
+        raise UsageError("a batch needs at least one envelope")
+    if len(items) > MAX_BATCH:
+        raise InputTooLargeError(f"a batch carries at most {MAX_BATCH} envelopes, not {len(items)}")
+    return DeviceBatch(
+        device_id,
+        parse_items(items),
+        clock.now(),
+        window,
+        transport,
+        signer,
+        follow_up=check_job(device_id),
+        credential_sha256=credential_sha256,
+    )
+
+
 def ingest_batch(
     ledger: LedgerStore,
     signer: ReceiptSigner,
@@ -153,53 +183,18 @@ def ingest_batch(
     """Verify and store one authenticated device's batch; one result per envelope.
 
     A batch that stores anything queues the device's early-warning checks in the same
-    transaction (ingest -> commit -> acknowledge -> checks -> alerts).  With
-    ``credential_sha256`` (HTTPS, authenticated from a cache) the transaction refuses the
-    batch with :class:`AuthenticationError` unless that is still the device's credential
-    and the device is active."""
-    return ledger.ingest(
+    transaction (ingest -> commit -> acknowledge -> checks -> alerts).  An event loop
+    builds the batch with :func:`device_batch` and awaits ``ledger.ingest_async``."""
+    batch = device_batch(
+        signer,
         device_id,
-        _parsed(items),
-        received_at=clock.now(),
-        window=window,
+        items,
+        clock=clock,
         transport=transport,
-        signer=signer,
-        follow_up=check_job(device_id),
+        window=window,
         credential_sha256=credential_sha256,
     )
-
-
-async def ingest_batch_async(
-    ledger: LedgerStore,
-    signer: ReceiptSigner,
-    device_id: str,
-    items: Sequence[Any],
-    *,
-    clock: Clock,
-    transport: str,
-    window: timedelta = DEFAULT_CLOCK_WINDOW,
-    credential_sha256: str | None = None,
-) -> list[IngestResult]:
-    """:func:`ingest_batch` for an event loop (same checks, same transaction; the caller
-    parses ``items`` on the loop, so it should keep this for small batches)."""
-    return await ledger.ingest_async(
-        device_id,
-        _parsed(items),
-        received_at=clock.now(),
-        window=window,
-        transport=transport,
-        signer=signer,
-        follow_up=check_job(device_id),
-        credential_sha256=credential_sha256,
-    )
-
-
-def _parsed(items: Sequence[Any]) -> list[SignedRecord | MedwardenError]:
-    if not items:
-        raise UsageError("a batch needs at least one envelope")
-    if len(items) > MAX_BATCH:
-        raise InputTooLargeError(f"a batch carries at most {MAX_BATCH} envelopes, not {len(items)}")
-    return parse_items(items)
+    return ledger.ingest(batch)
 
 
 def sign_checkpoint(

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
-from medwarden.errors import AuthenticationError, MedwardenError
+from medwarden.errors import AuthenticationError
 from medwarden.services.jobs import JobState, NewJob
+from medwarden.services.telemetry import DeviceBatch
 from medwarden.store._ledger_codec import (
     frontier_bytes,
     frontier_of,
@@ -47,25 +48,16 @@ from medwarden.telemetry.chain import ChainState
 from medwarden.telemetry.devices import DeviceKey
 from medwarden.telemetry.envelope import SignedRecord
 from medwarden.telemetry.ingest import BatchContext, SecurityEvent, plan_batch
-from medwarden.telemetry.receipts import IngestResult, ReceiptSigner
+from medwarden.telemetry.receipts import IngestResult
 
 __all__ = ["PendingBatch", "ingest_group"]
 
 
 @dataclass(eq=False, slots=True)
 class PendingBatch:
-    """One device's parsed batch waiting for its transaction, and then its outcome."""
+    """One device's batch waiting for its transaction, and then its outcome."""
 
-    device_id: str
-    items: Sequence[SignedRecord | MedwardenError]
-    received_at: datetime
-    window: timedelta
-    transport: str
-    signer: ReceiptSigner
-    follow_up: NewJob | None = None
-    credential_sha256: str | None = None
-    """When set, this must still be the device's credential and the device active, or the
-    batch is refused with :class:`AuthenticationError` (checked in the transaction)."""
+    batch: DeviceBatch
     verified: dict[int, tuple[str, bytes]] = field(default_factory=dict)
     """Signatures checked before the transaction (see :func:`~medwarden.telemetry.ingest.
     preverify`)."""
@@ -162,8 +154,13 @@ class _Writes:
                     enqueue_job(conn, new, at=at)
 
 
-def _credential_holds(pending: PendingBatch, head: Any) -> bool:
-    return pending.credential_sha256 is None or pending.credential_sha256 == head.credential_sha256
+def _credential_refused(batch: DeviceBatch, head: Any) -> bool:
+    """The batch names a credential that is not the device's now, or no active device."""
+    if batch.credential_sha256 is None:
+        return False
+    return (
+        head is None or head.status != "active" or batch.credential_sha256 != head.credential_sha256
+    )
 
 
 def ingest_group(conn: Connection, group: Sequence[PendingBatch]) -> None:
@@ -171,19 +168,18 @@ def ingest_group(conn: Connection, group: Sequence[PendingBatch]) -> None:
 
     Sets each batch's ``results`` (or ``error``, for a credential that is no longer the
     device's); they stand only if the transaction then commits."""
-    ids = sorted({p.device_id for p in group})
+    ids = sorted({p.batch.device_id for p in group})
     query = _HEADS_FOR_UPDATE if conn.dialect.name == "postgresql" else _HEADS
     heads = {r.device_id: r for r in conn.execute(query, {"ids": ids})}
     keys = device_keys_of(conn, [int(h.pk) for h in heads.values()])
     writes = _Writes()
     for pending in group:
-        head = heads.get(pending.device_id)
-        if pending.credential_sha256 is not None and (
-            head is None or head.status != "active" or not _credential_holds(pending, head)
-        ):  # as authentication would have answered had it read the registry now
+        head = heads.get(pending.batch.device_id)
+        if _credential_refused(pending.batch, head):
+            # as authentication would have answered had it read the registry now
             pending.error = AuthenticationError("unknown or retired device credential")
         elif head is None or head.status != "active":
-            pending.results = _refuse(writes, head, pending)
+            pending.results = _refuse(writes, head, pending.batch)
         else:
             pending.keys = keys[int(head.pk)]
             pending.results = _plan_and_stage(conn, writes, head, pending, pending.keys)
@@ -197,9 +193,9 @@ def _plan_and_stage(
     pending: PendingBatch,
     keys: Sequence[DeviceKey],
 ) -> list[IngestResult]:
-    device_pk = int(head.pk)
+    batch, device_pk = pending.batch, int(head.pk)
     state = state_from_json(head.state_json)
-    signed = [i for i in pending.items if isinstance(i, SignedRecord)]
+    signed = [i for i in batch.items if isinstance(i, SignedRecord)]
     if _past_head(state, signed):
         by_hash: dict[str, Any] = {}
         by_slot: dict[tuple[str, int], str] = {}
@@ -209,22 +205,20 @@ def _plan_and_stage(
             conn, device_pk, signed, None if state is None else state.boot_id
         )
     ctx = BatchContext(
-        device_id=pending.device_id,
+        device_id=batch.device_id,
         keys=keys,
         state=state,
         frontier=frontier_of(int(head.ledger_size), bytes(head.frontier)),
-        stored_by_hash={
-            h: receipt_of_row(pending.device_id, r._mapping) for h, r in by_hash.items()
-        },
+        stored_by_hash={h: receipt_of_row(batch.device_id, r._mapping) for h, r in by_hash.items()},
         stored_by_slot=by_slot,
         known_boots=boots,
-        received_at=pending.received_at,
-        window=pending.window,
+        received_at=batch.received_at,
+        window=batch.window,
         verified=pending.verified,
     )
-    plan = plan_batch(ctx, pending.items)
-    at = pending.received_at
-    rows, receipts = record_rows(device_pk, pending.device_id, plan.accepted, at, pending.signer)
+    plan = plan_batch(ctx, batch.items)
+    at = batch.received_at
+    rows, receipts = record_rows(device_pk, batch.device_id, plan.accepted, at, batch.signer)
     if rows:
         writes.records.extend(rows)
         writes.nodes.extend(node_rows(device_pk, plan.accepted))
@@ -237,12 +231,10 @@ def _plan_and_stage(
                 "p_at": at,
             }
         )
-        if pending.follow_up is not None:
-            writes.jobs.append((pending.follow_up, at))
-    writes.events.extend(
-        event_rows(device_pk, pending.device_id, plan.events, at, pending.transport)
-    )
-    return results(len(pending.items), plan, receipts)
+        if batch.follow_up is not None:
+            writes.jobs.append((batch.follow_up, at))
+    writes.events.extend(event_rows(device_pk, batch.device_id, plan.events, at, batch.transport))
+    return results(len(batch.items), plan, receipts)
 
 
 def _past_head(state: ChainState | None, signed: Sequence[SignedRecord]) -> bool:
@@ -311,19 +303,19 @@ def _by_hash_or_slot(
     )
 
 
-def _refuse(writes: _Writes, head: Any, pending: PendingBatch) -> list[IngestResult]:
+def _refuse(writes: _Writes, head: Any, batch: DeviceBatch) -> list[IngestResult]:
     why = "is not registered" if head is None else "is retired"
-    exc = AuthenticationError(f"device {pending.device_id!r} {why}")
+    exc = AuthenticationError(f"device {batch.device_id!r} {why}")
     kind = "unknown_device" if head is None else "retired_device"
     event = SecurityEvent(kind, 0, exc.message)
     writes.events.extend(
         event_rows(
             None if head is None else int(head.pk),
-            pending.device_id,
+            batch.device_id,
             [event],
-            pending.received_at,
-            pending.transport,
+            batch.received_at,
+            batch.transport,
         )
     )
-    count = len(pending.items)
+    count = len(batch.items)
     return [IngestResult(i, "rejected", None, exc.code, exc.message) for i in range(count)]

@@ -36,13 +36,12 @@ import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from medwarden.errors import MedwardenError, NotFoundError, UsageError
-from medwarden.services.jobs import NewJob
+from medwarden.errors import NotFoundError, UsageError
+from medwarden.services.telemetry import DeviceBatch
 from medwarden.store._group_commit import GroupCommit
 from medwarden.store._ledger_checkpoints import LedgerCheckpoints
 from medwarden.store._ledger_codec import frontier_of
@@ -53,14 +52,13 @@ from medwarden.store._wal_checkpointer import WalCheckpointer
 from medwarden.store.device_repository import device_pk_of
 from medwarden.store.schema_telemetry import device, device_chain, telemetry_event, telemetry_record
 from medwarden.telemetry.devices import DeviceKey
-from medwarden.telemetry.envelope import SignedRecord
 from medwarden.telemetry.ingest import preverify
 from medwarden.telemetry.ledger.merkle import (
     EMPTY_ROOT,
     consistency_proof_from,
     inclusion_proof_from,
 )
-from medwarden.telemetry.receipts import IngestResult, ReceiptSigner
+from medwarden.telemetry.receipts import IngestResult
 
 if TYPE_CHECKING:
     from medwarden.store.db import Database
@@ -115,30 +113,20 @@ class SqlLedger(LedgerCheckpoints):
         self._checkpointer = WalCheckpointer(database.engine) if sqlite_file else None
         self._group: GroupCommit[PendingBatch] = GroupCommit(
             self._commit_group,
-            key=lambda p: p.device_id,
-            size=lambda p: len(p.items),
+            key=lambda p: p.batch.device_id,
+            size=lambda p: len(p.batch.items),
             max_size=GROUP_RECORDS,
         )
 
-    def ingest(
-        self,
-        device_id: str,
-        items: Sequence[SignedRecord | MedwardenError],
-        *,
-        received_at: datetime,
-        window: timedelta,
-        transport: str,
-        signer: ReceiptSigner,
-        follow_up: NewJob | None = None,
-        credential_sha256: str | None = None,
-    ) -> list[IngestResult]:
+    def ingest(self, batch: DeviceBatch) -> list[IngestResult]:
         """Store what is acceptable of one device's batch; one result per item, in order.
 
-        ``follow_up`` (the device's checks job) is queued in the same transaction when the
-        batch stored anything: checks can never miss a committed batch, and ingest pays
-        no second write transaction for them.  With ``credential_sha256`` the batch is
-        refused (:class:`AuthenticationError`, nothing stored) unless that is still the
-        device's credential when the transaction reads it.
+        ``batch.follow_up`` (the device's checks job) is queued in the same transaction
+        when the batch stored anything: checks can never miss a committed batch, and
+        ingest pays no second write transaction for them.  With
+        ``batch.credential_sha256`` the batch is refused (:class:`AuthenticationError`,
+        nothing stored) unless that is still the device's credential when the
+        transaction reads it.
 
         Signatures are verified first, outside the write transaction, with the device's
         keys as this process's last transaction for it read them (inside the transaction
@@ -146,32 +134,17 @@ class SqlLedger(LedgerCheckpoints):
         only if the key that verified it is still valid in the keys it reads there.  Batches
         submitted concurrently share one transaction (group commit); each is answered
         only after that transaction committed."""
-        pending = PendingBatch(
-            device_id, items, received_at, window, transport, signer, follow_up, credential_sha256
-        )
+        pending = PendingBatch(batch)
         self._group.submit(pending)
         return _outcome(pending)
 
-    async def ingest_async(
-        self,
-        device_id: str,
-        items: Sequence[SignedRecord | MedwardenError],
-        *,
-        received_at: datetime,
-        window: timedelta,
-        transport: str,
-        signer: ReceiptSigner,
-        follow_up: NewJob | None = None,
-        credential_sha256: str | None = None,
-    ) -> list[IngestResult]:
+    async def ingest_async(self, batch: DeviceBatch) -> list[IngestResult]:
         """:meth:`ingest` for an event loop: the batch joins the same groups, and the
         caller awaits its outcome without a thread of its own.
 
         The batch is committed (or refused) whether or not the awaiting task is
         cancelled: the answer of a request whose client went away is simply dropped."""
-        pending = PendingBatch(
-            device_id, items, received_at, window, transport, signer, follow_up, credential_sha256
-        )
+        pending = PendingBatch(batch)
         loop = asyncio.get_running_loop()
         finished: asyncio.Future[BaseException | None] = loop.create_future()
 
@@ -209,11 +182,10 @@ class SqlLedger(LedgerCheckpoints):
         SQLite's write lock (measured with batches of 100: 9,380 records/s against 8,151
         with each request thread verifying its own batch; ``docs/benchmarks.md``)."""
         for pending in group:
-            keys = self._keys.get(pending.device_id)
+            batch = pending.batch
+            keys = self._keys.get(batch.device_id)
             if keys is not None:  # else the transaction verifies with the keys it reads
-                pending.verified = preverify(
-                    pending.device_id, keys, pending.items, pending.received_at
-                )
+                pending.verified = preverify(batch.device_id, keys, batch.items, batch.received_at)
         if self._checkpointer is not None:
             self._checkpointer.start()
         try:
@@ -236,7 +208,7 @@ class SqlLedger(LedgerCheckpoints):
             ingest_group(conn, group)
         for pending in group:  # committed: results stand
             if pending.results is not None:
-                self._remember_keys(pending.device_id, pending.keys)
+                self._remember_keys(pending.batch.device_id, pending.keys)
 
     # -- proofs -------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from medwarden.api.deps import (
     known_device,
 )
 from medwarden.errors import AuthenticationError, InputError
-from medwarden.services.telemetry import MAX_BATCH, ingest_batch, ingest_batch_async
+from medwarden.services.telemetry import MAX_BATCH, device_batch, ingest_batch
 from medwarden.telemetry.receipts import IngestResult
 
 __all__ = ["INGEST_PATH", "LOOP_BODY", "answer", "router"]
@@ -113,16 +113,16 @@ async def answer(
     known = known_device(request)
     if known is not None and len(raw) <= LOOP_BODY:
         device, credential = known
+        batch = device_batch(
+            get_signer(request),
+            device,
+            _records(raw),
+            clock=get_clock(request),
+            transport="https",
+            credential_sha256=credential,
+        )
         try:
-            results = await ingest_batch_async(
-                get_store(request).ledger,
-                get_signer(request),
-                device,
-                _records(raw),
-                clock=get_clock(request),
-                transport="https",
-                credential_sha256=credential,
-            )
+            results = await get_store(request).ledger.ingest_async(batch)
         except AuthenticationError:
             device_credentials(request).forget(credential)
             raise
