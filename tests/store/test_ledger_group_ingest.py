@@ -28,6 +28,7 @@ from medwarden.store.schema_ops import job
 from medwarden.store.schema_telemetry import device, telemetry_record
 from medwarden.telemetry.devices import DeviceRegistration, credential_digest, public_key_to_bytes
 from medwarden.telemetry.envelope import record_hash, sign_record
+from medwarden.telemetry.ingest import preverify
 from medwarden.telemetry.receipts import IngestResult
 from medwarden.telemetry.records import GENESIS, DeviceRecord, RecordType
 from tests.store.conftest import count_statements
@@ -334,3 +335,27 @@ def test_active_credentials_list_active_devices_that_sent_most_recently_first(
         (digest["quiet"], "quiet"),
     ]
     assert store.devices.active_credentials(2) == listed[:2]
+
+
+def test_new_devices_are_verified_before_the_transaction_with_keys_read_once_per_group(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devices = _register(store, ["new-1", "new-2", "new-3"])
+    preverified: dict[str, int] = {}
+
+    def spy(device_id: str, keys: Sequence[Any], *args: Any) -> dict[int, tuple[str, bytes]]:
+        verified = preverify(device_id, keys, *args)
+        preverified[device_id] = len(verified)
+        return verified
+
+    monkeypatch.setattr("medwarden.store.ledger_repository.preverify", spy)
+    batches = [_pending(d, _chain(d, key, 2)) for d, (key, _) in devices.items()]
+    with count_statements(store) as statements:
+        store.ledger._commit_group(batches)
+    assert preverified == {"new-1": 2, "new-2": 2, "new-3": 2}  # none left to the transaction
+    key_reads = [
+        s for s in statements if s.lstrip().upper().startswith("SELECT") and "device_key" in s
+    ]
+    assert len(key_reads) == 2  # one before the transaction, one in it -- not one per device
+    for batch in batches:
+        assert [r.status for r in batch.results or []] == ["accepted"] * 2

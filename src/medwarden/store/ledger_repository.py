@@ -15,8 +15,8 @@ is retried in a transaction of its own, so a failing batch fails alone.
 
 Device signatures are verified *before* the transaction (:func:`~medwarden.telemetry.ingest.
 preverify`, with the device's keys as this process's last ingest transaction for the device
-read them; a device not seen yet is verified inside its first transaction); inside it the
-planner trusts such a result only if the key that verified it is still valid in the keys
+read them; the keys of devices not seen yet are read for the whole group in one query); inside
+it the planner trusts such a result only if the key that verified it is still valid in the keys
 read there, and verifies anything else itself, so a key revoked in between is never trusted.
 Verification is the largest cost of ingest and this keeps it out of the device lock and
 SQLite's single writer.  On SQLite, ingest writers queue on a thread lock and a ``flock``
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from medwarden.errors import NotFoundError, UsageError
+from medwarden.errors import MedwardenError, NotFoundError, UsageError
 from medwarden.services.telemetry import DeviceBatch
 from medwarden.store._group_commit import GroupCommit
 from medwarden.store._ledger_checkpoints import LedgerCheckpoints
@@ -49,7 +49,7 @@ from medwarden.store._ledger_ingest import PendingBatch, ingest_group
 from medwarden.store._ledger_proofs import StoredRanges
 from medwarden.store._sqlite_gate import SqliteGate
 from medwarden.store._wal_checkpointer import WalCheckpointer
-from medwarden.store.device_repository import device_pk_of
+from medwarden.store.device_repository import device_keys_of, device_pk_of
 from medwarden.store.schema_telemetry import device, device_chain, telemetry_event, telemetry_record
 from medwarden.telemetry.devices import DeviceKey
 from medwarden.telemetry.ingest import preverify
@@ -77,6 +77,9 @@ _HEAD_OF = (
     select(device.c.pk, device_chain.c.ledger_size, device_chain.c.frontier)
     .join(device_chain, device_chain.c.device_pk == device.c.pk)
     .where(device.c.device_id == bindparam("device_id"))
+)
+_PKS_OF = select(device.c.device_id, device.c.pk).where(
+    device.c.device_id.in_(bindparam("ids", expanding=True))
 )
 _LEAF_OF = select(telemetry_record.c.ledger_index, telemetry_record.c.leaf_hash).where(
     telemetry_record.c.device_pk == bindparam("pk"),
@@ -129,8 +132,8 @@ class SqlLedger(LedgerCheckpoints):
         transaction reads it.
 
         Signatures are verified first, outside the write transaction, with the device's
-        keys as this process's last transaction for it read them (inside the transaction
-        for a device not seen yet: no extra read); inside it the planner trusts a result
+        keys as this process's last transaction for it read them (for devices not seen
+        yet, one read for the group); inside it the planner trusts a result
         only if the key that verified it is still valid in the keys it reads there.  Batches
         submitted concurrently share one transaction (group commit); each is answered
         only after that transaction committed."""
@@ -158,6 +161,18 @@ class SqlLedger(LedgerCheckpoints):
             raise error
         return _outcome(pending)
 
+    def _load_missing_keys(self, group: Sequence[PendingBatch]) -> None:
+        """Read the keys of the group's devices this process has not seen yet, in one read
+        (if it fails, their transaction verifies with the keys it reads itself)."""
+        missing = sorted({p.batch.device_id for p in group} - self._keys.keys())
+        if not missing:
+            return
+        with contextlib.suppress(MedwardenError), self._db.read("reading device keys") as conn:
+            pks = {r.device_id: int(r.pk) for r in conn.execute(_PKS_OF, {"ids": missing})}
+            keys = device_keys_of(conn, list(pks.values()))
+            for device_id, pk in pks.items():
+                self._remember_keys(device_id, keys[pk])
+
     def _remember_keys(self, device_id: str, keys: list[DeviceKey]) -> None:
         with self._keys_lock:  # ingest runs in many threads
             if len(self._keys) >= _KEY_CACHE and device_id not in self._keys:
@@ -181,6 +196,7 @@ class SqlLedger(LedgerCheckpoints):
         one per request -- so the writer is not starved of the GIL while it holds
         SQLite's write lock (measured with batches of 100: 9,380 records/s against 8,151
         with each request thread verifying its own batch; ``docs/benchmarks.md``)."""
+        self._load_missing_keys(group)
         for pending in group:
             batch = pending.batch
             keys = self._keys.get(batch.device_id)
