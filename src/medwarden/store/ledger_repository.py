@@ -21,8 +21,10 @@ read there, and verifies anything else itself, so a key revoked in between is ne
 Verification is the largest cost of ingest and this keeps it out of the device lock and
 SQLite's single writer.  On SQLite, ingest writers queue on a thread lock and a ``flock``
 beside the database (:class:`~._sqlite_gate.SqliteGate`) instead of SQLite's sleeping busy handler.
-Durability is the store's: WAL with ``synchronous=NORMAL`` on SQLite (a commit survives
-the process being killed, SIGKILL included, but not a power loss of the host).
+An acknowledged record survives a killed process and a power loss of the host alike -- a
+device may discard what was acknowledged: PostgreSQL syncs its commits; on SQLite
+(``synchronous=NORMAL``) the WAL file is flushed after each ingest commit, outside the write
+lock, before the batches are answered (:mod:`._wal_sync`).
 
 Proofs read stored nodes: a perfect subtree of ``2**l`` leaves starting at ``i * 2**l`` is
 ``ledger_node (level=l, idx=i)`` (or the record's ``leaf_hash`` for ``l = 0``), so an
@@ -49,6 +51,7 @@ from medwarden.store._ledger_ingest import PendingBatch, ingest_group
 from medwarden.store._ledger_proofs import StoredRanges
 from medwarden.store._sqlite_gate import SqliteGate
 from medwarden.store._wal_checkpointer import WalCheckpointer
+from medwarden.store._wal_sync import WalSyncError, sync_wal
 from medwarden.store.device_repository import device_keys_of, device_pk_of
 from medwarden.store.schema_telemetry import device, device_chain, telemetry_event, telemetry_record
 from medwarden.telemetry.devices import DeviceKey
@@ -114,6 +117,7 @@ class SqlLedger(LedgerCheckpoints):
             SqliteGate(database.engine.url.database) if database.dialect == "sqlite" else None
         )
         self._checkpointer = WalCheckpointer(database.engine) if sqlite_file else None
+        self._wal_of = str(database.engine.url.database) if sqlite_file else None
         self._group: GroupCommit[PendingBatch] = GroupCommit(
             self._commit_group,
             key=lambda p: p.batch.device_id,
@@ -206,6 +210,9 @@ class SqlLedger(LedgerCheckpoints):
             self._checkpointer.start()
         try:
             self._transaction(group)
+        except WalSyncError as exc:  # committed, maybe not on disk: acknowledge nothing
+            for pending in group:
+                _fail(pending, exc)
         except Exception as exc:  # handed to the batch(es) it concerns
             if len(group) == 1:
                 _fail(group[0], exc)
@@ -222,6 +229,8 @@ class SqlLedger(LedgerCheckpoints):
         gate = self._write_lock or contextlib.nullcontext()
         with gate, self._db.write("ingesting telemetry") as conn:
             ingest_group(conn, group)
+        if self._wal_of is not None:  # durable before anything is acknowledged
+            sync_wal(self._wal_of)
         for pending in group:  # committed: results stand
             if pending.results is not None:
                 self._remember_keys(pending.batch.device_id, pending.keys)
