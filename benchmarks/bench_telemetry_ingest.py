@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("mode", choices=["batch", "single"])
     parser.add_argument("--db", default="sqlite", help="'sqlite' (a fresh file) or a PG URL")
     parser.add_argument("--devices", type=int, help="default: 100 (batch), 200 (single)")
-    parser.add_argument("--records", type=int, help="records per device (default 1000 / 40)")
+    parser.add_argument("--records", type=int, help="records per device (default 1000 / 120)")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2, help="medwarden serve --workers")
     parser.add_argument("--runs", type=int, default=3)
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     single = args.mode == "single"
     args.devices = args.devices or (200 if single else 100)
-    args.records = args.records or (60 if single else 1000)
+    args.records = args.records or (120 if single else 1000)
     args.rate = (1500.0 if args.rate is None else args.rate) if single else 0.0
     batch = 1 if single else args.batch
     backend = "sqlite" if args.db == "sqlite" else "postgresql"
