@@ -3,6 +3,7 @@ which batches wait on the event loop."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medwarden.api.device_path import DeviceIngestPath
 from medwarden.api.routers import telemetry as telemetry_route
+from medwarden.services.telemetry import device_batch
 from tests.api import test_devices_api
 from tests.api.client import ApiClient
 from tests.api.conftest import Api, assert_problem, start
@@ -149,15 +151,14 @@ def test_small_batches_of_known_devices_wait_on_the_loop_and_the_rest_in_a_threa
     api: Api, device: Device, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     credential, key = device
-    paths: list[str] = []
-    for name in ("ingest_batch", "device_batch"):  # the thread's use case; the loop's builder
-        real = getattr(telemetry_route, name)
+    paths: list[str] = []  # where each request's batch was parsed
 
-        def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
-            paths.append(_name)
-            return _real(*args, **kwargs)
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        in_pool = threading.current_thread().name.startswith("medwarden-ingest")
+        paths.append("thread" if in_pool else "loop")
+        return device_batch(*args, **kwargs)
 
-        monkeypatch.setattr(telemetry_route, name, spy)
+    monkeypatch.setattr("medwarden.api.routers.telemetry.device_batch", spy)
     items = _loop(key, 3)
 
     def post(records: list[dict[str, Any]]) -> httpx.Response:
@@ -167,13 +168,13 @@ def test_small_batches_of_known_devices_wait_on_the_loop_and_the_rest_in_a_threa
 
     first = post(items[:4])  # the credential is not cached yet: read in the thread
     small = post(items[4:8])  # cached, small: on the loop
-    assert paths == ["ingest_batch", "device_batch"]
+    assert paths == ["thread", "loop"]
     monkeypatch.setattr(telemetry_route, "LOOP_BODY", 0)  # every body is now "large"
     large = post(items[8:])
     again_in_thread = post(items[:8])
     monkeypatch.setattr(telemetry_route, "LOOP_BODY", 16 * 1024)
     again_on_loop = post(items[:8])
-    assert paths[2:] == ["ingest_batch", "ingest_batch", "device_batch"]
+    assert paths[2:] == ["thread", "thread", "loop"]
     for response in (first, small, large):
         assert [r["status"] for r in response.json()["results"]] == ["accepted"] * 4
     assert again_in_thread.content == again_on_loop.content  # byte-identical answers

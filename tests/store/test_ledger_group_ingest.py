@@ -75,23 +75,6 @@ def _register(
     return out
 
 
-def _ingest(
-    store: SqlStore,
-    device_id: str,
-    items: list[dict[str, Any]],
-    credential_sha256: str | None = None,
-) -> list[IngestResult]:
-    return ingest_batch(
-        store.ledger,
-        SIGNER,
-        device_id,
-        items,
-        clock=FixedClock(AT),
-        transport="https",
-        credential_sha256=credential_sha256,
-    )
-
-
 def _batch(
     device_id: str, items: list[dict[str, Any]], credential_sha256: str | None = None
 ) -> DeviceBatch:
@@ -103,6 +86,15 @@ def _batch(
         transport="https",
         credential_sha256=credential_sha256,
     )
+
+
+def _ingest(
+    store: SqlStore,
+    device_id: str,
+    items: list[dict[str, Any]],
+    credential_sha256: str | None = None,
+) -> list[IngestResult]:
+    return store.ledger.ingest(_batch(device_id, items, credential_sha256))
 
 
 def _pending(device_id: str, items: list[dict[str, Any]]) -> PendingBatch:

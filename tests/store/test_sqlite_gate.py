@@ -50,11 +50,17 @@ def test_threads_take_turns_and_leave_no_waiting_slot(tmp_path: Path) -> None:
     assert values[1:] == [0] * 16  # nobody waiting
 
 
-def test_last_holder_lets_a_live_waiting_process_go_first(tmp_path: Path) -> None:
+def _used_gate(tmp_path: Path) -> tuple[Path, SqliteGate]:
+    """A gate taken and released once (its lock file exists, this process held it last)."""
     db = tmp_path / "s.db"
     gate = SqliteGate(str(db))
     with gate:
         pass
+    return db, gate
+
+
+def test_last_holder_lets_a_live_waiting_process_go_first(tmp_path: Path) -> None:
+    db, gate = _used_gate(tmp_path)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         values = _layout(db)
@@ -80,10 +86,7 @@ def test_last_holder_lets_a_live_waiting_process_go_first(tmp_path: Path) -> Non
 
 
 def test_a_dead_waiter_is_not_waited_for_and_its_slot_is_reused(tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
-    gate = SqliteGate(str(db))
-    with gate:
-        pass
+    db, gate = _used_gate(tmp_path)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     values = _layout(db)

@@ -308,13 +308,6 @@ def known_device(request: Request) -> tuple[str, str] | None:
     return device_id, digest
 
 
-def current_device_credential(request: Request) -> str:
-    """The SHA-256 of the device route's credential, to confirm in its transaction."""
-    _authenticate_device(request)
-    digest: str = request.state.device_credential
-    return digest
-
-
 def device_credentials(request: Request) -> DeviceCredentials:
     """The app's :class:`DeviceCredentials`."""
     found: DeviceCredentials = request.app.state.device_credentials

@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from medwarden.api.deps import (
     API_PREFIX,
     current_device,
-    current_device_credential,
     device_credentials,
     get_clock,
     get_signer,
@@ -27,7 +26,7 @@ from medwarden.api.deps import (
     known_device,
 )
 from medwarden.errors import AuthenticationError, InputError
-from medwarden.services.telemetry import MAX_BATCH, device_batch, ingest_batch
+from medwarden.services.telemetry import MAX_BATCH, DeviceBatch, device_batch
 from medwarden.telemetry.receipts import IngestResult
 
 __all__ = ["INGEST_PATH", "LOOP_BODY", "answer", "router"]
@@ -105,15 +104,15 @@ async def answer(
     registry is read, in the thread); the ingest transaction confirms that the credential
     is still the device's and the device active (401 otherwise, and the cache forgets
     it).  A small batch of a known device is parsed on the event loop and awaits its
-    group commit there (no thread of its own); anything else is parsed, ingested and
-    encoded in one thread hop.  A batch that stored anything queues the device's
+    group commit there (no thread of its own); anything else is authenticated, parsed,
+    ingested and encoded in one thread hop.  A batch that stored anything queues the device's
     early-warning checks (a deduplicated job) in the same transaction; the checks run
     later, never before the acknowledgement."""
     raw = await request.body()
-    known = known_device(request)
-    if known is not None and len(raw) <= LOOP_BODY:
-        device, credential = known
-        batch = device_batch(
+    ledger = get_store(request).ledger
+
+    def batch(device: str, credential: str) -> DeviceBatch:
+        return device_batch(
             get_signer(request),
             device,
             _records(raw),
@@ -121,33 +120,22 @@ async def answer(
             transport="https",
             credential_sha256=credential,
         )
-        try:
-            results = await get_store(request).ledger.ingest_async(batch)
-        except AuthenticationError:
-            device_credentials(request).forget(credential)
-            raise
-        return Response(_encoded(results), media_type="application/json")
 
     def work() -> bytes:
-        device = current_device(request)
-        credential = current_device_credential(request)
-        records = _records(raw)
-        try:
-            results = ingest_batch(
-                get_store(request).ledger,
-                get_signer(request),
-                device,
-                records,
-                clock=get_clock(request),
-                transport="https",
-                credential_sha256=credential,
-            )
-        except AuthenticationError:
-            device_credentials(request).forget(credential)
-            raise
-        return _encoded(results)
+        device = current_device(request)  # reads the registry unless the cache knew it
+        return _encoded(ledger.ingest(batch(device, request.state.device_credential)))
 
-    return Response(await run(work), media_type="application/json")
+    known = known_device(request)
+    try:
+        if known is not None and len(raw) <= LOOP_BODY:
+            body = _encoded(await ledger.ingest_async(batch(*known)))
+        else:
+            body = await run(work)
+    except AuthenticationError:  # refused by the registry or by the ingest transaction
+        if (refused := known_device(request)) is not None:
+            device_credentials(request).forget(refused[1])
+        raise
+    return Response(body, media_type="application/json")
 
 
 def _encoded(results: Sequence[IngestResult]) -> bytes:
