@@ -27,14 +27,13 @@ Everything is a function of the seed: keys, boot ids, meals, schedule and sensor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from medwarden.errors import MedwardenError, UsageError
 from medwarden.telemetry.controllers.base import Controller
-from medwarden.telemetry.envelope import SignedRecord, parse_envelope, record_hash, sign_record
+from medwarden.telemetry.envelope import SignedRecord, record_hash, sign_record
 from medwarden.telemetry.receipts import IngestResult
 from medwarden.telemetry.records import GENESIS, DeviceRecord, JsonObject, RecordType
 from medwarden.testing.fleet.device_parts import (
@@ -46,6 +45,7 @@ from medwarden.testing.fleet.device_parts import (
     boot_id_for,
     device_key,
 )
+from medwarden.testing.fleet.device_state import Chain, Histories, PumpState, Saved, load, save
 from medwarden.testing.fleet.faults import (
     Edit,
     Fault,
@@ -82,35 +82,6 @@ record with oref0's full input tuple is ~18 KB)."""
 _GLUCOSE_KEEP = 48  # 4 h of CGM entries
 _HISTORY_KEEP = timedelta(hours=6, minutes=5)  # oref0 looks back DIA (6 h)
 _CARBS_KEEP = timedelta(hours=8)
-
-
-@dataclass(slots=True)
-class _Chain:
-    boot_count: int
-    boot_id: str
-    next_seq: int
-    head_hash: str
-    made: int = 0
-    """Records the device ever made (a record's ``position`` in its whole chain)."""
-    last_acked: tuple[int, str, int, str] | None = None
-    """(position, boot id, seq, hash) of the newest acknowledged record."""
-
-
-@dataclass(slots=True)
-class _PumpState:
-    temp_rate: float | None = None
-    temp_start: datetime | None = None
-    temp_minutes: int = 0
-    reservoir_u: float = 200.0
-    mode: str = "closed_loop"
-    command_counter: int = 0
-
-
-@dataclass(slots=True)
-class _Histories:
-    glucose: list[JsonObject] = field(default_factory=list)
-    pump: list[JsonObject] = field(default_factory=list)
-    carbs: list[JsonObject] = field(default_factory=list)
 
 
 class SimulatedDevice:
@@ -154,9 +125,9 @@ class SimulatedDevice:
         self.truth: list[GroundTruth] = []
         self.stats = DeviceStats()
         self.outbox: list[Pending] = []
-        self._chain = _Chain(0, boot_id_for(seed, device_id, 0), 0, GENESIS)
-        self._pump = _PumpState()
-        self._hist = _Histories()
+        self._chain = Chain(0, boot_id_for(seed, device_id, 0), 0, GENESIS)
+        self._pump = PumpState()
+        self._hist = Histories()
         self._meals = {m.cycle: m for m in meal_plan(seed, device_id, patient_name, horizon_cycles)}
         self._schedule: dict[int, list[Scheduled]] = {}
         for ev in event_schedule(seed, device_id, horizon_cycles):
@@ -193,38 +164,8 @@ class SimulatedDevice:
 
     def state(self) -> JsonObject:
         """What the device persists after each cycle (JSON; see :meth:`resume`)."""
-        c, p, h = self._chain, self._pump, self._hist
-        return {
-            "device_id": self.device_id,
-            "cycle": self.cycle,
-            "chain": {
-                "boot_count": c.boot_count,
-                "boot_id": c.boot_id,
-                "next_seq": c.next_seq,
-                "head_hash": c.head_hash,
-                "made": c.made,
-                "last_acked": list(c.last_acked) if c.last_acked else None,
-            },
-            "outbox": [
-                {
-                    "wire": x.wire.decode(),
-                    "position": x.position,
-                    "attempts": x.attempts,
-                    "late_fault": x.late_fault,
-                }
-                for x in self.outbox
-            ],
-            "pump": {
-                "temp_rate": p.temp_rate,
-                "temp_start": p.temp_start.isoformat() if p.temp_start else None,
-                "temp_minutes": p.temp_minutes,
-                "reservoir_u": p.reservoir_u,
-                "mode": p.mode,
-                "command_counter": p.command_counter,
-            },
-            "history": {"glucose": h.glucose, "pump": h.pump, "carbs": h.carbs},
-            "low_alarm": self._low_alarm,
-        }
+        saved = Saved(self.cycle, self._chain, self.outbox, self._pump, self._hist, self._low_alarm)
+        return save(self.device_id, saved)
 
     def resume(self, state: JsonObject) -> None:
         """Restart from a persisted :meth:`state`: a new boot that links to the old head.
@@ -232,49 +173,18 @@ class SimulatedDevice:
         The outbox is restored as persisted (its records are re-sent with their original
         bytes); acknowledged records are never sent again and no record is re-made.
         """
-        if state.get("device_id") != self.device_id:
-            raise UsageError(f"state of {state.get('device_id')!r} given to {self.device_id}")
-        chain = state["chain"]
-        count = int(chain["boot_count"]) + 1
-        acked = chain["last_acked"]
-        self._chain = _Chain(
-            boot_count=count,
-            boot_id=boot_id_for(self.seed, self.device_id, count),
-            next_seq=0,
-            head_hash=str(chain["head_hash"]),
-            made=int(chain["made"]),
-            last_acked=(int(acked[0]), str(acked[1]), int(acked[2]), str(acked[3]))
-            if acked
-            else None,
-        )
-        self.cycle = int(state["cycle"])
-        self.outbox = [
-            Pending(
-                parse_envelope(x["wire"]),
-                x["wire"].encode(),
-                int(x["position"]),
-                int(x["attempts"]),
-            )
-            for x in state["outbox"]
-        ]
-        p = state["pump"]
-        self._pump = _PumpState(
-            temp_rate=p["temp_rate"],
-            temp_start=datetime.fromisoformat(p["temp_start"]) if p["temp_start"] else None,
-            temp_minutes=int(p["temp_minutes"]),
-            reservoir_u=float(p["reservoir_u"]),
-            mode=str(p["mode"]),
-            command_counter=int(p["command_counter"]),
-        )
-        h = state["history"]
-        self._hist = _Histories(list(h["glucose"]), list(h["pump"]), list(h["carbs"]))
-        self._low_alarm = bool(state["low_alarm"])
+        saved = load(state, self.device_id)
+        old, count = saved.chain, saved.chain.boot_count + 1
+        boot_id = boot_id_for(self.seed, self.device_id, count)
+        self._chain = Chain(count, boot_id, 0, old.head_hash, old.made, old.last_acked)
+        self.cycle, self.outbox = saved.cycle, saved.outbox
+        self._pump, self._hist, self._low_alarm = saved.pump, saved.history, saved.low_alarm
         self._boot_pending = {
             "event": "boot",
             "boot_count": count,
             "firmware": FIRMWARE,
             "reason": "restart",
-            "resumed_after_seq": int(chain["next_seq"]) - 1,
+            "resumed_after_seq": old.next_seq - 1,
         }
 
     # ---- records ----------------------------------------------------------------------------
